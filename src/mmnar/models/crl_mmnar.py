@@ -1,0 +1,135 @@
+"""CRL-MMNAR (DESIGN §1): missingness-aware gated attention fusion with masked reconstruction.
+
+Stage 1 builds ``h_i`` from the observed modalities and the observation pattern delta_i:
+
+1. each modality m is projected to a token ``e^(m)`` (two-layer MLP to ``hidden_dim``);
+2. ``z = MLP(delta)`` is trained as an auto-encoder of delta (term ``miss``);
+3. gating ``e_gate^(m) = delta^(m) * sigmoid(W^(m) z + b^(m)) * e^(m)`` (element-wise gate);
+4. one transformer-style block (multi-head self-attention with a key padding mask on the missing
+   tokens, then a feed-forward layer) and a mean over the observed tokens gives ``h``; a learned
+   modality embedding is added to each token so attention knows which modality it looks at;
+5. masked reconstruction: for each observed m the token is dropped, the rest is fused to
+   ``h^{\\m}`` and decoded to ``e_rec^(m)`` (terms ``rec_<m>``). The target ``e^(m)`` is detached:
+   otherwise the cheapest way to lower the loss is to shrink every projection towards a constant
+   (representation collapse). Patients with no other observed modality have nothing to
+   reconstruct from and are left out of ``rec_<m>`` and ``cont_<m>``;
+6. InfoNCE between ``e^(m)`` and ``e_rec^(m)`` over the batch's patients with m observed
+   (terms ``cont_<m>``); here both sides get gradients, since cosine similarity cannot collapse.
+
+Stage 2: ``logit_it = g_t(h_i) + tau_{delta_i,t}`` with a per-pattern, per-task offset
+initialised at zero, which lets the outcome depend on delta directly.
+
+``reconstruction=False`` gives the Table-2 "+MMNAR fusion" ablation (module ``mmnar_fusion``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmnar import MODALITIES, TASKS
+from mmnar.losses import delta_autoencoder_bce, masked_info_nce, masked_reconstruction_mse
+from mmnar.models.components import N_PATTERNS, ModelOutput, TaskHeads, pattern_index, two_layer_mlp
+
+
+class CRLMMNAR(nn.Module):
+    def __init__(
+        self,
+        input_dims: Mapping[str, int],
+        hidden_dim: int,
+        n_heads: int,
+        dropout: float,
+        tau_cont: float,
+        reconstruction: bool = True,
+        n_tasks: int = len(TASKS),
+    ):
+        super().__init__()
+        n_modalities = len(MODALITIES)
+        self.hidden_dim = hidden_dim
+        self.tau_cont = tau_cont
+        self.reconstruction = reconstruction
+        self.projectors = nn.ModuleDict({m: two_layer_mlp(input_dims[m], hidden_dim, hidden_dim, dropout) for m in MODALITIES})
+        self.delta_encoder = nn.Sequential(nn.Linear(n_modalities, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim))
+        self.delta_decoder = nn.Linear(hidden_dim, n_modalities)
+        self.gates = nn.Linear(hidden_dim, n_modalities * hidden_dim)  # W^(m), b^(m) for all m at once
+        self.modality_embedding = nn.Parameter(torch.randn(n_modalities, hidden_dim) * 0.02)
+        self.attention = nn.MultiheadAttention(hidden_dim, n_heads, dropout=dropout, batch_first=True)
+        self.attention_norm = nn.LayerNorm(hidden_dim)
+        self.feed_forward = two_layer_mlp(hidden_dim, 2 * hidden_dim, hidden_dim, dropout)
+        self.feed_forward_norm = nn.LayerNorm(hidden_dim)
+        self.dropout = nn.Dropout(dropout)
+        if reconstruction:
+            self.reconstructors = nn.ModuleDict({m: two_layer_mlp(hidden_dim, hidden_dim, hidden_dim, dropout) for m in MODALITIES})
+        self.heads = TaskHeads(hidden_dim, n_tasks, dropout)
+        self.pattern_offset = nn.Embedding(N_PATTERNS, n_tasks)
+        nn.init.zeros_(self.pattern_offset.weight)
+
+    def modality_tokens(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Ungated projections ``e^(m)``, shape ``(B, 4, d)``."""
+        return torch.stack([self.projectors[m](inputs[m]) for m in MODALITIES], dim=1)
+
+    def gate(self, tokens: torch.Tensor, z: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        """``delta^(m) * sigmoid(W^(m) z + b^(m)) * e^(m)``; missing tokens are exactly zero."""
+        gate_values = torch.sigmoid(self.gates(z)).view(-1, len(MODALITIES), self.hidden_dim)
+        return torch.where(observed.unsqueeze(-1), gate_values * tokens, torch.zeros_like(tokens))
+
+    def fuse(self, gated: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        """Self-attention over the observed tokens, mean-pooled to ``h`` (zero if none observed)."""
+        attend = observed.clone()
+        attend[~observed.any(dim=1)] = True  # an all-masked row would give NaN attention; it pools to zero below
+        x = gated + self.modality_embedding
+        attended, _ = self.attention(x, x, x, key_padding_mask=~attend, need_weights=False)
+        x = self.attention_norm(x + self.dropout(attended))
+        x = self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))
+        weights = observed.to(x.dtype).unsqueeze(-1)
+        return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+    def represent(self, inputs: Mapping[str, torch.Tensor], delta: torch.Tensor) -> torch.Tensor:
+        """The fused representation ``h`` (eval-mode use: tests, embeddings export)."""
+        observed = delta.bool()
+        z = self.delta_encoder(delta.to(self.gates.weight.dtype))
+        return self.fuse(self.gate(self.modality_tokens(inputs), z, observed), observed)
+
+    def forward(self, inputs: Mapping[str, torch.Tensor], delta: torch.Tensor, with_aux: bool = True) -> ModelOutput:
+        observed = delta.bool()
+        delta_float = delta.to(self.gates.weight.dtype)
+        z = self.delta_encoder(delta_float)
+        tokens = self.modality_tokens(inputs)
+        gated = self.gate(tokens, z, observed)
+        reconstruct = with_aux and self.reconstruction
+        if reconstruct:
+            # Fuse the full token set and the four drop-one sets in a single attention call.
+            n_modalities, batch = len(MODALITIES), delta.shape[0]
+            keep = ~torch.eye(n_modalities, dtype=torch.bool, device=delta.device)
+            masks = torch.cat([observed] + [observed & keep[k] for k in range(n_modalities)], dim=0)
+            fused = self.fuse(gated.repeat(n_modalities + 1, 1, 1), masks).view(n_modalities + 1, batch, -1)
+            h, h_without = fused[0], fused[1:]
+        else:
+            h = self.fuse(gated, observed)
+        logits = self.heads(h) + self.pattern_offset(pattern_index(delta))
+        aux: dict[str, torch.Tensor] = {}
+        if with_aux:
+            aux["miss"] = delta_autoencoder_bce(self.delta_decoder(z), delta_float)
+        if reconstruct:
+            has_other = observed.sum(dim=1) > 1
+            for k, m in enumerate(MODALITIES):
+                target = tokens[:, k]
+                reconstructed = self.reconstructors[m](h_without[k])
+                usable = observed[:, k] & has_other
+                aux[f"rec_{m}"] = masked_reconstruction_mse(target.detach(), reconstructed, usable)
+                aux[f"cont_{m}"] = masked_info_nce(target, reconstructed, usable, self.tau_cont)
+        return ModelOutput(logits, aux)
+
+
+def build(input_dims: Mapping[str, int], params: Mapping[str, Any]) -> CRLMMNAR:
+    return CRLMMNAR(
+        input_dims,
+        hidden_dim=params["hidden_dim"],
+        n_heads=params["n_heads"],
+        dropout=params["dropout"],
+        tau_cont=params["tau_cont"],
+        reconstruction=True,
+    )

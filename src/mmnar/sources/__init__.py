@@ -1,0 +1,49 @@
+"""Where the MIMIC tables come from: local PhysioNet folders (DuckDB) or BigQuery.
+
+Every source answers ``query(bigquery_sql, params) -> DataFrame``; nothing downstream knows which
+one ran.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmnar.sources.local import LocalSource
+
+
+def synthetic_layout(root: str | Path) -> dict[str, Path]:
+    """Folders of the synthetic cohort, in the same shape as ``local`` config keys."""
+    root = Path(root)
+    return {
+        "mimiciv": root / "mimiciv" / "3.1",
+        "note": root / "mimic-iv-note" / "2.2",
+        "cxr": root / "mimic-cxr-jpg" / "2.1.0",
+    }
+
+
+def local_folders(config: dict) -> dict[str, Path | None]:
+    """The PhysioNet folders this run reads locally (all of them for synthetic and local sources)."""
+    if config["source"] == "synthetic":
+        return synthetic_layout(config["synthetic"]["out_dir"])
+    local = config.get("local") or {}
+    return {key: Path(local[key]) if local.get(key) else None for key in ("mimiciv", "note", "cxr")}
+
+
+def open_source(config: dict):
+    """The query engine for the configured source."""
+    if config["source"] == "bigquery":
+        from mmnar.sources.bigquery import BigQuerySource
+
+        return BigQuerySource.from_config(config)
+    folders = local_folders(config)
+    return LocalSource(folders["mimiciv"], folders["note"], folders["cxr"])
+
+
+def cxr_source(config: dict) -> LocalSource | None:
+    """Chest X-rays are never in BigQuery: their metadata is always read from a local folder."""
+    folders = local_folders(config)
+    if config["source"] == "bigquery":
+        folders = {"cxr": Path(config["local"]["cxr"]) if (config.get("local") or {}).get("cxr") else None}
+    if folders.get("cxr") is None:
+        return None
+    return LocalSource(mimiciv=Path("."), cxr=folders["cxr"])
