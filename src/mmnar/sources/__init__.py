@@ -47,3 +47,10 @@ def cxr_source(config: dict) -> LocalSource | None:
     if folders.get("cxr") is None:
         return None
     return LocalSource(mimiciv=Path("."), cxr=folders["cxr"])
+
+
+def notes_available(config: dict) -> bool:
+    """Whether this run has MIMIC-IV-Note; without it every T and R bit is 0."""
+    if config["source"] == "bigquery":
+        return bool(config["bigquery"].get("datasets", {}).get("note", "physionet-data.mimiciv_note"))
+    return local_folders(config)["note"] is not None

@@ -1,0 +1,67 @@
+# Config validation, shared paths and input functions. Runs before any job is scheduled.
+
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from mmnar import MODALITIES
+from mmnar.config import ConfigError, check_config
+from mmnar.sources import local_folders
+
+validate(config, schema="../workflow/schemas/config.schema.yaml")
+try:
+    check_config(config)
+except ConfigError as error:
+    raise WorkflowError(f"configuration error: {error}") from None
+
+PACKAGE = Path(workflow.basedir) / "src" / "mmnar"
+SQL = Path(workflow.basedir) / "rules" / "sql"
+SEEDS = config["split"]["seeds"]
+MODELS = config["models"]
+SYNTHETIC = config["source"] == "synthetic"
+SYNTHETIC_DIR = config["synthetic"]["out_dir"]
+TEXT_KIND = {"T": "discharge", "R": "radiology"}
+
+
+def code(*modules):
+    """Package modules a rule runs, as inputs: editing one reruns that stage and what follows.
+
+    A folder stands for every module in it.
+    """
+    paths = []
+    for module in modules:
+        target = PACKAGE / module
+        paths += sorted(map(str, target.glob("*.py"))) if target.is_dir() else [str(target)]
+    return paths
+
+
+def source_inputs(wildcards):
+    """Files the extraction reads: the generator's manifest, or the local PhysioNet tables used."""
+    if SYNTHETIC:
+        return [f"{SYNTHETIC_DIR}/manifest.json"]
+    if config["source"] == "bigquery":
+        return []
+    folders = local_folders(config)
+    return [str(folders["mimiciv"] / t) for t in (
+        "hosp/admissions.csv.gz", "hosp/patients.csv.gz", "hosp/labevents.csv.gz",
+        "icu/icustays.csv.gz", "icu/chartevents.csv.gz")]
+
+
+def note_inputs(wildcards):
+    folders = local_folders(config)
+    if config["source"] == "bigquery" or folders["note"] is None:
+        return source_inputs(wildcards)
+    return source_inputs(wildcards) + [str(folders["note"] / "note" / f"{wildcards.kind}.csv.gz")]
+
+
+def cxr_folder():
+    """Folder of MIMIC-CXR-JPG for this run, or None (then every I bit is 0)."""
+    return local_folders(config)["cxr"] if config["source"] != "bigquery" else (
+        Path(config["local"]["cxr"]) if (config.get("local") or {}).get("cxr") else None)
+
+
+def cxr_inputs(wildcards):
+    folder = cxr_folder()
+    if SYNTHETIC:
+        return source_inputs(wildcards)
+    return [str(folder / "mimic-cxr-2.0.0-metadata.csv.gz")] if folder else []

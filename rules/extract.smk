@@ -1,0 +1,89 @@
+# Cohort, labels and per-modality extraction: the shared BigQuery-dialect SQL on the configured source.
+
+
+rule extract_cohort:
+    input:
+        source_inputs,
+        sql=SQL / "cohort.sql",
+        code=code("extract.py", "sql.py", "sources/__init__.py", "sources/local.py"),
+    output:
+        "data/cohort/cohort.parquet",
+    log:
+        "logs/extract_cohort.log",
+    params:
+        window=config["cohort"]["window"],
+        early_hours=config["cohort"]["early_hours"],
+        max_patients=config["cohort"]["max_patients"],
+        seed=config["cohort"]["seed"],
+        source=config["source"],
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../workflow/scripts/extract_cohort.py"
+
+
+rule extract_structured:
+    input:
+        source_inputs,
+        cohort="data/cohort/cohort.parquet",
+        cohort_sql=SQL / "cohort.sql",
+        sql=SQL / "structured.sql",
+        code=code("extract.py", "sql.py", "sources/__init__.py", "sources/local.py"),
+    output:
+        "data/cohort/structured.parquet",
+    log:
+        "logs/extract_structured.log",
+    params:
+        window=config["cohort"]["window"],
+        early_hours=config["cohort"]["early_hours"],
+        source=config["source"],
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=120,
+    script:
+        "../workflow/scripts/extract_structured.py"
+
+
+rule extract_notes:
+    input:
+        note_inputs,
+        cohort="data/cohort/cohort.parquet",
+        cohort_sql=SQL / "cohort.sql",
+        sql=SQL / "notes_{kind}.sql",
+        code=code("extract.py", "sql.py", "sources/__init__.py", "sources/local.py"),
+    output:
+        "data/cohort/notes_{kind}.parquet",
+    log:
+        "logs/extract_notes_{kind}.log",
+    wildcard_constraints:
+        kind="discharge|radiology",
+    params:
+        window=config["cohort"]["window"],
+        early_hours=config["cohort"]["early_hours"],
+        source=config["source"],
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../workflow/scripts/extract_notes.py"
+
+
+rule extract_cxr:
+    input:
+        cxr_inputs,
+        cohort="data/cohort/cohort.parquet",
+        sql=SQL / "cxr.sql",
+        code=code("extract.py", "sql.py", "sources/__init__.py", "sources/local.py"),
+    output:
+        "data/cohort/cxr.parquet",
+    log:
+        "logs/extract_cxr.log",
+    params:
+        cxr_folder=str(cxr_folder()),
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../workflow/scripts/extract_cxr.py"

@@ -1,0 +1,39 @@
+# Paper tables: mean ± sd over seeds.
+
+
+def metric_files(wildcards=None):
+    files = expand("results/models/{model}/seed{seed}/metrics.csv", model=MODELS, seed=SEEDS)
+    if SYNTHETIC:
+        files += expand("results/oracle/seed{seed}/metrics.csv", seed=SEEDS)
+    return files
+
+
+rule table1:
+    input:
+        metrics=metric_files,
+        code=code("tables.py"),
+    output:
+        csv=report("results/table1.csv", caption="../workflow/report/table1.rst", category="Tables"),
+        md="results/table1.md",
+    log:
+        "logs/table1.log",
+    params:
+        rows=[["basic_concat", "raw"], ["mmnar_fusion", "raw"], ["crl_mmnar", "raw"],
+              ["crl_mmnar", "rectified"], ["crl_mmnar", "paper_crossfit_test"],
+              ["oracle", "ground_truth"]],
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../workflow/scripts/table.py"
+
+
+use rule table1 as table2 with:
+    output:
+        csv=report("results/table2.csv", caption="../workflow/report/table2.rst", category="Tables"),
+        md="results/table2.md",
+    log:
+        "logs/table2.log",
+    params:
+        rows=[["basic_concat", "raw"], ["mmnar_fusion", "raw"], ["crl_mmnar", "raw"],
+              ["crl_mmnar", "rectified"]],

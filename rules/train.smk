@@ -1,0 +1,123 @@
+# Splits, training on the shared trainer, the rectifier and test-split evaluation, per model × seed.
+# One {model, seed} chain is small: the jobs are grouped so a cluster gets one submission per chain.
+
+
+rule split:
+    input:
+        labels="data/model_input/labels.parquet",
+        code=code("split.py"),
+    output:
+        "data/splits/seed{seed}.parquet",
+    log:
+        "logs/split/seed{seed}.log",
+    params:
+        val_fraction=config["split"]["val_fraction"],
+        test_fraction=config["split"]["test_fraction"],
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../workflow/scripts/split.py"
+
+
+rule train:
+    input:
+        arrays=expand("data/model_input/{modality}.npy", modality=MODALITIES),
+        delta="data/model_input/delta.npy",
+        labels="data/model_input/labels.parquet",
+        split="data/splits/seed{seed}.parquet",
+        code=code("training.py", "losses.py", "device.py", "models"),
+    output:
+        predictions="results/models/{model}/seed{seed}/predictions.parquet",
+        model="results/models/{model}/seed{seed}/model.pt",
+        history="results/models/{model}/seed{seed}/history.csv",
+    log:
+        "logs/train/{model}/seed{seed}.log",
+    params:
+        training=config["training"],
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    group:
+        "train"
+    script:
+        "../workflow/scripts/train.py"
+
+
+rule rectify:
+    input:
+        predictions="results/models/{model}/seed{seed}/predictions.parquet",
+        labels="data/model_input/labels.parquet",
+        code=code("rectifier.py"),
+    output:
+        predictions="results/models/{model}/seed{seed}/rectified.parquet",
+        fitted="results/models/{model}/seed{seed}/rectifier.json",
+    log:
+        "logs/rectify/{model}/seed{seed}.log",
+    params:
+        rectifier={k: v for k, v in config["rectifier"].items() if k != "paper_crossfit_test"},
+        protocol="validation",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    group:
+        "train"
+    script:
+        "../workflow/scripts/rectify.py"
+
+
+use rule rectify as rectify_paper_crossfit_test with:
+    output:
+        predictions="results/models/{model}/seed{seed}/rectified_paper_crossfit_test.parquet",
+        fitted="results/models/{model}/seed{seed}/rectifier_paper_crossfit_test.json",
+    log:
+        "logs/rectify_paper_crossfit_test/{model}/seed{seed}.log",
+    params:
+        rectifier={k: v for k, v in config["rectifier"].items() if k != "paper_crossfit_test"},
+        protocol="paper_crossfit_test",
+
+
+def prediction_variants(wildcards):
+    """Prediction files evaluated for one run: raw, rectified, and the paper variant if asked for."""
+    run = f"results/models/{wildcards.model}/seed{wildcards.seed}"
+    variants = {"raw": f"{run}/predictions.parquet", "rectified": f"{run}/rectified.parquet"}
+    if config["rectifier"]["paper_crossfit_test"]:
+        variants["paper_crossfit_test"] = f"{run}/rectified_paper_crossfit_test.parquet"
+    return variants
+
+
+rule evaluate:
+    input:
+        unpack(prediction_variants),
+        labels="data/model_input/labels.parquet",
+        split="data/splits/seed{seed}.parquet",
+        code=code("evaluate.py", "metrics.py"),
+    output:
+        "results/models/{model}/seed{seed}/metrics.csv",
+    log:
+        "logs/evaluate/{model}/seed{seed}.log",
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    group:
+        "train"
+    script:
+        "../workflow/scripts/evaluate.py"
+
+
+rule evaluate_oracle:
+    input:
+        ground_truth=f"{SYNTHETIC_DIR}/ground_truth.parquet",
+        labels="data/model_input/labels.parquet",
+        split="data/splits/seed{seed}.parquet",
+        code=code("evaluate.py", "metrics.py"),
+    output:
+        "results/oracle/seed{seed}/metrics.csv",
+    log:
+        "logs/evaluate_oracle/seed{seed}.log",
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../workflow/scripts/evaluate_oracle.py"

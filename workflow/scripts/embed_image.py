@@ -1,0 +1,9 @@
+"""Snakemake adapter: chest X-ray embeddings."""
+from mmnar.embed.image import run_embed_image
+from mmnar.logs import to_file
+
+to_file(snakemake.log[0])
+p = snakemake.params
+run_embed_image(snakemake.input.cxr, p.cxr_folder, snakemake.output[0], arch=p.arch, weights=p.weights,
+                image_size=p.image_size, batch_size=p.batch_size, cache_dir=p.cache_dir,
+                device=p.device, seed=p.seed)

@@ -1,0 +1,9 @@
+"""Snakemake adapter: index admissions and labels."""
+from mmnar.extract import extract_cohort
+from mmnar.logs import to_file
+from mmnar.sources import open_source
+
+to_file(snakemake.log[0])
+p = snakemake.params
+extract_cohort(open_source(snakemake.config), snakemake.input.sql, snakemake.output[0],
+               p.window, p.early_hours, p.max_patients, p.seed)

@@ -1,0 +1,7 @@
+"""Snakemake adapter: latest frontal chest X-ray per stay inside the window."""
+from mmnar.extract import extract_cxr
+from mmnar.logs import to_file
+from mmnar.sources import cxr_source
+
+to_file(snakemake.log[0])
+extract_cxr(cxr_source(snakemake.config), snakemake.input.sql, snakemake.input.cohort, snakemake.output[0])

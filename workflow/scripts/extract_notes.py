@@ -1,0 +1,9 @@
+"""Snakemake adapter: discharge summaries or radiology reports inside the window."""
+from mmnar.extract import extract_notes
+from mmnar.logs import to_file
+from mmnar.sources import notes_available, open_source
+
+to_file(snakemake.log[0])
+i, p = snakemake.input, snakemake.params
+extract_notes(open_source(snakemake.config), i.cohort_sql, i.sql, i.cohort, snakemake.output[0],
+              p.window, p.early_hours, available=notes_available(snakemake.config))

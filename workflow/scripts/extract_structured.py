@@ -1,0 +1,9 @@
+"""Snakemake adapter: structured features over the window."""
+from mmnar.extract import extract_structured
+from mmnar.logs import to_file
+from mmnar.sources import open_source
+
+to_file(snakemake.log[0])
+i, p = snakemake.input, snakemake.params
+extract_structured(open_source(snakemake.config), i.cohort_sql, i.sql, i.cohort, snakemake.output[0],
+                   p.window, p.early_hours)
