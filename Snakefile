@@ -6,7 +6,8 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The defaults travel with the workflow; --configfile files given on the command line override them.
+configfile: f"{workflow.basedir}/config.yaml"
 
 
 include: "rules/common.smk"

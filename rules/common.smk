@@ -49,7 +49,7 @@ def source_inputs(wildcards):
 
 def note_inputs(wildcards):
     folders = local_folders(config)
-    if config["source"] == "bigquery" or folders["note"] is None:
+    if config["source"] != "local" or folders["note"] is None:
         return source_inputs(wildcards)
     return source_inputs(wildcards) + [str(folders["note"] / "note" / f"{wildcards.kind}.csv.gz")]
 

@@ -15,6 +15,8 @@ rule build_delta:
     resources:
         mem_mb=4000,
         runtime=10,
+    conda:
+        "../envs/train.yaml"
     script:
         "../workflow/scripts/build_delta.py"
 
@@ -35,5 +37,7 @@ rule figure1:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../envs/train.yaml"
     script:
         "../workflow/scripts/figure1.py"

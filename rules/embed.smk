@@ -6,12 +6,15 @@ rule embed_structured:
         features="data/cohort/structured.parquet",
         code=code("embed/structured.py"),
     output:
-        "data/embeddings/S.parquet",
+        embedding="data/embeddings/S.parquet",
+        features="data/embeddings/S.features.json",
     log:
         "logs/embed_structured.log",
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../envs/embed.yaml"
     script:
         "../workflow/scripts/embed_structured.py"
 
@@ -36,6 +39,8 @@ rule embed_text:
     resources:
         mem_mb=8000,
         runtime=240,
+    conda:
+        "../envs/embed.yaml"
     script:
         "../workflow/scripts/embed_text.py"
 
@@ -61,5 +66,7 @@ rule embed_image:
     resources:
         mem_mb=8000,
         runtime=240,
+    conda:
+        "../envs/embed.yaml"
     script:
         "../workflow/scripts/embed_image.py"

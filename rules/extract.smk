@@ -19,6 +19,8 @@ rule extract_cohort:
     resources:
         mem_mb=8000,
         runtime=60,
+    conda:
+        "../envs/extract.yaml"
     script:
         "../workflow/scripts/extract_cohort.py"
 
@@ -42,6 +44,8 @@ rule extract_structured:
     resources:
         mem_mb=16000,
         runtime=120,
+    conda:
+        "../envs/extract.yaml"
     script:
         "../workflow/scripts/extract_structured.py"
 
@@ -66,6 +70,8 @@ rule extract_notes:
     resources:
         mem_mb=8000,
         runtime=60,
+    conda:
+        "../envs/extract.yaml"
     script:
         "../workflow/scripts/extract_notes.py"
 
@@ -85,5 +91,7 @@ rule extract_cxr:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../envs/extract.yaml"
     script:
         "../workflow/scripts/extract_cxr.py"

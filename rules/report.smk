@@ -24,6 +24,8 @@ rule table1:
     resources:
         mem_mb=1000,
         runtime=5,
+    conda:
+        "../envs/train.yaml"
     script:
         "../workflow/scripts/table.py"
 

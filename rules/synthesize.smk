@@ -18,5 +18,7 @@ rule synthesize:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../envs/embed.yaml"
     script:
         "../workflow/scripts/synthesize.py"

@@ -16,6 +16,8 @@ rule split:
     resources:
         mem_mb=1000,
         runtime=5,
+    conda:
+        "../envs/train.yaml"
     script:
         "../workflow/scripts/split.py"
 
@@ -41,6 +43,8 @@ rule train:
         runtime=60,
     group:
         "train"
+    conda:
+        "../envs/train.yaml"
     script:
         "../workflow/scripts/train.py"
 
@@ -63,6 +67,8 @@ rule rectify:
         runtime=10,
     group:
         "train"
+    conda:
+        "../envs/train.yaml"
     script:
         "../workflow/scripts/rectify.py"
 
@@ -102,6 +108,8 @@ rule evaluate:
         runtime=5,
     group:
         "train"
+    conda:
+        "../envs/train.yaml"
     script:
         "../workflow/scripts/evaluate.py"
 
@@ -119,5 +127,7 @@ rule evaluate_oracle:
     resources:
         mem_mb=1000,
         runtime=5,
+    conda:
+        "../envs/train.yaml"
     script:
         "../workflow/scripts/evaluate_oracle.py"

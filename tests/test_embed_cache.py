@@ -55,12 +55,13 @@ def test_changed_encoder_or_prep_version_misses(tmp_path, encoder_id, prep_versi
     assert stats == CacheStats(hits=0, misses=2)
 
 
-def test_key_does_not_depend_on_folder_layout(tmp_path):
-    """Two encoder ids with the same slug share a folder but never each other's vectors."""
+@pytest.mark.parametrize("first, second", [(("enc/a", "v1"), ("enc a", "v1")), (("enc", "v/1"), ("enc", "v 1"))])
+def test_key_does_not_depend_on_folder_layout(tmp_path, first, second):
+    """Ids whose slugs coincide share a folder but never each other's vectors."""
     items = ["alpha"]
-    EmbeddingCache(tmp_path, "enc/a", "v1").get_or_compute(hashes(*items), CountingEncoder(items))
-    other = EmbeddingCache(tmp_path, "enc a", "v1")
-    assert other.directory == EmbeddingCache(tmp_path, "enc/a", "v1").directory
+    EmbeddingCache(tmp_path, *first).get_or_compute(hashes(*items), CountingEncoder(items))
+    other = EmbeddingCache(tmp_path, *second)
+    assert other.directory == EmbeddingCache(tmp_path, *first).directory
     _, stats = other.get_or_compute(hashes(*items), CountingEncoder(items))
     assert stats.misses == 1
 

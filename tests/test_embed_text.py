@@ -9,7 +9,7 @@ from mmnar.embed.text import TextEncoder, embed_notes, run_embed_text
 
 LONG_NOTE = " ".join(
     f"Day {day}: patient febrile, cough productive, chest film shows right lower lobe opacity." for day in range(12)
-)
+) + " Discharged."
 
 
 @pytest.fixture(autouse=True)
@@ -121,8 +121,12 @@ def test_extra_note_embeds_only_that_note(tmp_path, monkeypatch):
 def test_changed_window_length_re_embeds(tmp_path, monkeypatch):
     calls = []
     original = text_module.TextEncoder.embed_texts
-    monkeypatch.setattr(text_module.TextEncoder, "embed_texts",
-                        lambda self, texts, batch_size=32: calls.append(len(texts)) or original(self, texts, batch_size))
+
+    def counting_embed_texts(self, texts, batch_size=32):
+        calls.append(len(texts))
+        return original(self, texts, batch_size)
+
+    monkeypatch.setattr(text_module.TextEncoder, "embed_texts", counting_embed_texts)
     notes = notes_frame([(1, "Sepsis.")])
     embed_notes(notes, max_tokens=512, cache_dir=tmp_path, device="cpu")
     embed_notes(notes, max_tokens=128, cache_dir=tmp_path, device="cpu")

@@ -6,7 +6,8 @@
 set -uo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 STATEDIR" >&2; exit 2; }
-S=$(cd "$1" 2>/dev/null && pwd) || exit 0
+[ -d "$1" ] || exit 0
+S=$(cd "$1" && pwd)
 PATH="$PATH:/usr/sbin:/sbin"
 export SLURM_CONF="$S/slurm.conf"
 
@@ -34,4 +35,9 @@ for name in slurmd slurmctld slurmdbd mariadb munged; do
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
     rm -f "$pidfile"
 done
+
+# The /etc/slurm/slurm.conf symlink, only if it is this cluster's.
+if [ "$(readlink /etc/slurm/slurm.conf 2>/dev/null)" = "$S/slurm.conf" ]; then
+    rm -f /etc/slurm/slurm.conf
+fi
 exit 0

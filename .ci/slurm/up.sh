@@ -5,7 +5,8 @@
 #   up.sh STATEDIR
 #
 # Everything (configs, state, spool, logs, pid files, database) lives under
-# STATEDIR. Clients find the cluster through SLURM_CONF: `source STATEDIR/env`.
+# STATEDIR. Clients find the cluster through SLURM_CONF (`source STATEDIR/env`)
+# or the symlink /etc/slurm/slurm.conf -> STATEDIR/slurm.conf.
 # Every daemon this script starts leaves its pid file in STATEDIR/pids/, which
 # down.sh reads to stop exactly those daemons. Needs root (slurmd, munge).
 set -euo pipefail
@@ -84,6 +85,8 @@ ReturnToService=2
 # Keep finished jobs visible to squeue for an hour (plugin's squeue fallback).
 MinJobAge=3600
 KillWait=5
+# srun/salloc without --mem must not take the whole node.
+DefMemPerCPU=1000
 MailProg=/bin/true
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/slurmdbd
@@ -119,6 +122,15 @@ CONF
 )
 printf 'export SLURM_CONF=%q\n' "$S/slurm.conf" > "$S/env"
 export SLURM_CONF="$S/slurm.conf"
+# Inside a job, the jobstep plugin strips every SLURM_* variable (SLURM_CONF
+# too) before its srun, which then only finds /etc/slurm/slurm.conf. Link it
+# there; never over a real site config (a regular file).
+if [ -e /etc/slurm/slurm.conf ] && [ ! -L /etc/slurm/slurm.conf ]; then
+    echo "up.sh: /etc/slurm/slurm.conf is a real file; refusing to replace it" >&2
+    exit 1
+fi
+mkdir -p /etc/slurm
+ln -sfn "$S/slurm.conf" /etc/slurm/slurm.conf
 
 # --- MariaDB for slurmdbd: private datadir, loopback TCP only.
 mariadb-install-db --no-defaults --datadir="$S/db" --user=root \

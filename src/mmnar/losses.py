@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+_EXCLUDED_LOGIT = -1e4
+
 
 def masked_bce_with_logits(logits: torch.Tensor, labels: torch.Tensor, focal_gamma: float = 0.0) -> torch.Tensor:
     """Per-task mean binary cross-entropy over the patients whose label is defined.
@@ -35,23 +37,31 @@ def delta_autoencoder_bce(delta_logits: torch.Tensor, delta: torch.Tensor) -> to
 
 
 def masked_reconstruction_mse(target: torch.Tensor, reconstruction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over selected patients of the squared L2 distance ``||target - reconstruction||^2``."""
+    """Mean over selected patients of the squared L2 distance ``||target - reconstruction||^2``.
+
+    Shapes ``(..., B, d)`` and mask ``(..., B)``; leading dimensions (one per modality) are kept.
+    """
     weights = mask.to(reconstruction.dtype)
-    squared_norm = (target - reconstruction).pow(2).sum(dim=1)
-    return (squared_norm * weights).sum() / weights.sum().clamp(min=1.0)
+    squared_norm = (target - reconstruction).pow(2).sum(dim=-1)
+    return (squared_norm * weights).sum(dim=-1) / weights.sum(dim=-1).clamp(min=1.0)
 
 
 def masked_info_nce(anchors: torch.Tensor, candidates: torch.Tensor, mask: torch.Tensor, temperature: float) -> torch.Tensor:
     """InfoNCE with cosine similarity: anchor i must pick its own candidate among the selected ones.
 
-    Only rows where ``mask`` is true take part, as anchors and as negatives. With fewer than two
-    such rows there are no negatives and the term is zero.
+    Only rows where ``mask`` is true take part, as anchors and as negatives; this equals the
+    cross-entropy of the similarity matrix restricted to those rows. With fewer than two such rows
+    there are no negatives and the term is zero. Shapes ``(..., B, d)`` and mask ``(..., B)``;
+    leading dimensions (one per modality) are kept, so all modalities go in one call.
     """
-    anchors, candidates = anchors[mask], candidates[mask]
-    if anchors.shape[0] < 2:
-        return anchors.new_zeros(())
-    similarity = F.normalize(anchors, dim=1) @ F.normalize(candidates, dim=1).T / temperature
-    return F.cross_entropy(similarity, torch.arange(anchors.shape[0], device=anchors.device))
+    similarity = F.normalize(anchors, dim=-1) @ F.normalize(candidates, dim=-1).transpose(-1, -2) / temperature
+    # A finite fill (cosine/temperature is far smaller) keeps gradients free of inf - inf = NaN.
+    similarity = similarity.masked_fill(~mask.unsqueeze(-2), _EXCLUDED_LOGIT)
+    per_anchor = torch.logsumexp(similarity, dim=-1) - similarity.diagonal(dim1=-2, dim2=-1)
+    weights = mask.to(similarity.dtype)
+    count = weights.sum(dim=-1)
+    loss = (per_anchor * weights).sum(dim=-1) / count.clamp(min=1.0)
+    return torch.where(count >= 2, loss, torch.zeros_like(loss))
 
 
 def total_loss(

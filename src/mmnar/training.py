@@ -169,7 +169,7 @@ def _fit(model_name, arrays, delta, labels, train_rows, val_rows, params, seed, 
     val_index = torch.from_numpy(np.flatnonzero(val_rows)).to(device)
 
     model = build_model(model_name, {m: x.shape[1] for m, x in standardised.items()}, params).to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
+    optimiser = torch.optim.AdamW(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"], fused=True)
     amp, scaler = _autocast(device, params["mixed_precision"])
     shuffler = torch.Generator().manual_seed(seed)
     loss_weights = {key: params[key] for key in ("lambda_miss", "lambda_rec", "lambda_cont", "lambda_pred")}

@@ -1,8 +1,10 @@
 """Snakemake adapter: chest X-ray embeddings."""
+import torch
 from mmnar.embed.image import run_embed_image
 from mmnar.logs import to_file
 
 to_file(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
 p = snakemake.params
 run_embed_image(snakemake.input.cxr, p.cxr_folder, snakemake.output[0], arch=p.arch, weights=p.weights,
                 image_size=p.image_size, batch_size=p.batch_size, cache_dir=p.cache_dir,

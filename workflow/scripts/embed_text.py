@@ -1,8 +1,10 @@
 """Snakemake adapter: note embeddings (T = discharge summaries, R = radiology reports)."""
+import torch
 from mmnar.embed.text import run_embed_text
 from mmnar.logs import to_file
 
 to_file(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
 p = snakemake.params
 run_embed_text(snakemake.input.notes, snakemake.output[0], encoder=p.encoder, max_tokens=p.max_tokens,
                batch_size=p.batch_size, cache_dir=p.cache_dir, device=p.device)

@@ -16,10 +16,9 @@ def embedding_columns(dim: int) -> list[str]:
 
 def empty_embedding_frame(dim: int) -> pd.DataFrame:
     """Zero rows but the full schema, so downstream stages read a cohort with no observations uniformly."""
-    frame = pd.DataFrame({"subject_id": pd.Series(dtype="int64")})
-    for column in embedding_columns(dim):
-        frame[column] = pd.Series(dtype="float32")
-    return frame
+    columns = {"subject_id": pd.Series(dtype="int64")}
+    columns.update({column: pd.Series(dtype="float32") for column in embedding_columns(dim)})
+    return pd.DataFrame(columns)
 
 
 def mean_by_subject(subject_ids: np.ndarray, vectors: np.ndarray) -> pd.DataFrame:

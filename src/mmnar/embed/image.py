@@ -58,7 +58,8 @@ def _load_local_state_dict(model: nn.Module, head_name: str, path: Path) -> None
     unexpected = [key for key in result.unexpected_keys if not key.startswith(f"{head_name}.")]
     if result.missing_keys or unexpected:
         raise ValueError(
-            f"{path} does not fit {type(model).__name__}: missing {result.missing_keys[:5]}, unexpected {unexpected[:5]}"
+            f"{path} does not fit {type(model).__name__}: "
+            f"missing {result.missing_keys[:5]}, unexpected {unexpected[:5]}"
         )
 
 
@@ -108,7 +109,8 @@ class ImageEncoder:
         else:
             model = torchvision.models.get_model(self.arch, weights=self._torchvision_weights())
             head_name, self._dim = strip_classifier(model)
-        log.info("image encoder %s (%s removed, %d-d features) on %s", self.encoder_id, head_name, self._dim, self.device)
+        log.info("image encoder %s (%s removed, %d-d features) on %s",
+                 self.encoder_id, head_name, self._dim, self.device)
         self._model = model.to(self.device).eval()
 
     @property

@@ -149,13 +149,14 @@ class TextEncoder:
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]), reverse=True)
         vectors = np.empty((len(windows), self.dim), dtype=np.float32)
         token_counts = np.array([len(window) for window in windows], dtype=np.float64)
+        model = self.model
         with torch.inference_mode(), tqdm(total=len(windows), unit="window", desc="embed text", mininterval=5) as bar:
             for start in range(0, len(order), batch_size):
                 batch_positions = order[start : start + batch_size]
                 batch = self.tokenizer.pad(
                     [{"input_ids": windows[i]} for i in batch_positions], return_tensors="pt"
                 ).to(self.device)
-                hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+                hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1)
                 vectors[batch_positions] = pooled.float().cpu().numpy()

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from mmnar import MODALITIES, TASKS
-from mmnar.models.components import ModelOutput, TaskHeads
+from mmnar.models.components import ModelOutput
 
 
 class BasicConcat(nn.Module):
@@ -25,7 +25,7 @@ class BasicConcat(nn.Module):
             nn.Linear(total_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout),
             nn.Linear(hidden_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout),
         )
-        self.heads = TaskHeads(hidden_dim, n_tasks, dropout)
+        self.heads = nn.Linear(hidden_dim, n_tasks)  # one linear head per task on the shared h
 
     def represent(self, inputs: Mapping[str, torch.Tensor], delta: torch.Tensor) -> torch.Tensor:
         return self.encoder(torch.cat([inputs[m] for m in MODALITIES], dim=1))

@@ -21,15 +21,28 @@ def two_layer_mlp(in_dim: int, hidden_dim: int, out_dim: int, dropout: float) ->
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden_dim, out_dim))
 
 
-class TaskHeads(nn.Module):
-    """One small MLP head g_t per task on the shared representation."""
+class PerModalityMLP(nn.Module):
+    """Independent two-layer MLPs, one per modality, run as batched matmuls (one call, not four)."""
 
-    def __init__(self, hidden_dim: int, n_tasks: int, dropout: float):
+    def __init__(self, n_modalities: int, in_dim: int, hidden_dim: int, out_dim: int, dropout: float):
         super().__init__()
-        self.heads = nn.ModuleList(two_layer_mlp(hidden_dim, hidden_dim, 1, dropout) for _ in range(n_tasks))
+        self.weight_in = nn.Parameter(_uniform_like_linear((n_modalities, in_dim, hidden_dim), in_dim))
+        self.bias_in = nn.Parameter(_uniform_like_linear((n_modalities, 1, hidden_dim), in_dim))
+        self.weight_out = nn.Parameter(_uniform_like_linear((n_modalities, hidden_dim, out_dim), hidden_dim))
+        self.bias_out = nn.Parameter(_uniform_like_linear((n_modalities, 1, out_dim), hidden_dim))
+        self.activation = nn.GELU()
+        self.dropout = nn.Dropout(dropout)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return torch.cat([head(h) for head in self.heads], dim=1)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(n_modalities, B, in_dim)`` -> ``(n_modalities, B, out_dim)``."""
+        hidden = self.dropout(self.activation(torch.baddbmm(self.bias_in, x, self.weight_in)))
+        return torch.baddbmm(self.bias_out, hidden, self.weight_out)
+
+
+def _uniform_like_linear(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
+    """``nn.Linear``'s default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = fan_in**-0.5
+    return torch.empty(shape).uniform_(-bound, bound)
 
 
 _PATTERN_BITS = torch.tensor([2 ** (len(MODALITIES) - 1 - k) for k in range(len(MODALITIES))])

@@ -5,9 +5,9 @@ Stage 1 builds ``h_i`` from the observed modalities and the observation pattern 
 1. each modality m is projected to a token ``e^(m)`` (two-layer MLP to ``hidden_dim``);
 2. ``z = MLP(delta)`` is trained as an auto-encoder of delta (term ``miss``);
 3. gating ``e_gate^(m) = delta^(m) * sigmoid(W^(m) z + b^(m)) * e^(m)`` (element-wise gate);
-4. one transformer-style block (multi-head self-attention with a key padding mask on the missing
-   tokens, then a feed-forward layer) and a mean over the observed tokens gives ``h``; a learned
-   modality embedding is added to each token so attention knows which modality it looks at;
+4. multi-head self-attention with a key padding mask on the missing tokens (residual +
+   LayerNorm), then a mean over the observed tokens gives ``h``; a learned modality embedding is
+   added to each token so attention knows which modality it looks at;
 5. masked reconstruction: for each observed m the token is dropped, the rest is fused to
    ``h^{\\m}`` and decoded to ``e_rec^(m)`` (terms ``rec_<m>``). The target ``e^(m)`` is detached:
    otherwise the cheapest way to lower the loss is to shrink every projection towards a constant
@@ -16,7 +16,7 @@ Stage 1 builds ``h_i`` from the observed modalities and the observation pattern 
 6. InfoNCE between ``e^(m)`` and ``e_rec^(m)`` over the batch's patients with m observed
    (terms ``cont_<m>``); here both sides get gradients, since cosine similarity cannot collapse.
 
-Stage 2: ``logit_it = g_t(h_i) + tau_{delta_i,t}`` with a per-pattern, per-task offset
+Stage 2: ``logit_it = g_t(h_i) + tau_{delta_i,t}`` with linear heads g_t and a per-pattern, per-task offset
 initialised at zero, which lets the outcome depend on delta directly.
 
 ``reconstruction=False`` gives the Table-2 "+MMNAR fusion" ablation (module ``mmnar_fusion``).
@@ -32,7 +32,7 @@ from torch import nn
 
 from mmnar import MODALITIES, TASKS
 from mmnar.losses import delta_autoencoder_bce, masked_info_nce, masked_reconstruction_mse
-from mmnar.models.components import N_PATTERNS, ModelOutput, TaskHeads, pattern_index, two_layer_mlp
+from mmnar.models.components import N_PATTERNS, ModelOutput, PerModalityMLP, pattern_index, two_layer_mlp
 
 
 class CRLMMNAR(nn.Module):
@@ -58,12 +58,10 @@ class CRLMMNAR(nn.Module):
         self.modality_embedding = nn.Parameter(torch.randn(n_modalities, hidden_dim) * 0.02)
         self.attention = nn.MultiheadAttention(hidden_dim, n_heads, dropout=dropout, batch_first=True)
         self.attention_norm = nn.LayerNorm(hidden_dim)
-        self.feed_forward = two_layer_mlp(hidden_dim, 2 * hidden_dim, hidden_dim, dropout)
-        self.feed_forward_norm = nn.LayerNorm(hidden_dim)
         self.dropout = nn.Dropout(dropout)
         if reconstruction:
-            self.reconstructors = nn.ModuleDict({m: two_layer_mlp(hidden_dim, hidden_dim, hidden_dim, dropout) for m in MODALITIES})
-        self.heads = TaskHeads(hidden_dim, n_tasks, dropout)
+            self.reconstructors = PerModalityMLP(n_modalities, hidden_dim, hidden_dim, hidden_dim, dropout)  # phi^(m)
+        self.heads = nn.Linear(hidden_dim, n_tasks)  # one linear head g_t per task on the shared h
         self.pattern_offset = nn.Embedding(N_PATTERNS, n_tasks)
         nn.init.zeros_(self.pattern_offset.weight)
 
@@ -83,7 +81,6 @@ class CRLMMNAR(nn.Module):
         x = gated + self.modality_embedding
         attended, _ = self.attention(x, x, x, key_padding_mask=~attend, need_weights=False)
         x = self.attention_norm(x + self.dropout(attended))
-        x = self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))
         weights = observed.to(x.dtype).unsqueeze(-1)
         return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
@@ -114,13 +111,13 @@ class CRLMMNAR(nn.Module):
         if with_aux:
             aux["miss"] = delta_autoencoder_bce(self.delta_decoder(z), delta_float)
         if reconstruct:
-            has_other = observed.sum(dim=1) > 1
+            targets = tokens.transpose(0, 1)  # (4, B, d), e^(m) per modality
+            reconstructed = self.reconstructors(h_without)
+            usable = (observed & (observed.sum(dim=1, keepdim=True) > 1)).T  # m observed and something else to rebuild it from
+            reconstruction = masked_reconstruction_mse(targets.detach(), reconstructed, usable)
+            contrastive = masked_info_nce(targets, reconstructed, usable, self.tau_cont)
             for k, m in enumerate(MODALITIES):
-                target = tokens[:, k]
-                reconstructed = self.reconstructors[m](h_without[k])
-                usable = observed[:, k] & has_other
-                aux[f"rec_{m}"] = masked_reconstruction_mse(target.detach(), reconstructed, usable)
-                aux[f"cont_{m}"] = masked_info_nce(target, reconstructed, usable, self.tau_cont)
+                aux[f"rec_{m}"], aux[f"cont_{m}"] = reconstruction[k], contrastive[k]
         return ModelOutput(logits, aux)
 
 

@@ -13,7 +13,8 @@ MECHANISMS = ("mcar", "mar", "mnar")
 OBSERVED_MODALITIES = ("I", "T", "R")
 
 TARGET_PREVALENCE = {"readmit_30d": 0.17, "icu_90d": 0.10, "mortality_inhosp": 0.11}
-"""Intercepts are calibrated so the cohort's mean true probability hits these, whatever δ does."""
+"""Intercepts are calibrated so the expected label rate hits these whatever δ does (the
+post-discharge ones among expected survivors, since their labels are masked after a death)."""
 
 LATENT_SLOPE = {"readmit_30d": 0.8, "icu_90d": 1.0, "mortality_inhosp": 1.3}
 AGE_SLOPE = {"readmit_30d": 0.10, "icu_90d": 0.05, "mortality_inhosp": 0.25}
@@ -47,12 +48,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _calibrated_intercept(rest: np.ndarray, target: float) -> float:
-    """Bisection for the intercept a with mean(sigmoid(a + rest)) == target."""
+def _calibrated_intercept(rest: np.ndarray, target: float, weights: np.ndarray) -> float:
+    """Bisection for the intercept a with the weighted mean of sigmoid(a + rest) equal to target."""
     low, high = -20.0, 20.0
     for _ in range(60):
         mid = (low + high) / 2
-        low, high = (mid, high) if _sigmoid(mid + rest).mean() < target else (low, mid)
+        low, high = (mid, high) if np.average(_sigmoid(mid + rest), weights=weights) < target else (low, mid)
     return (low + high) / 2
 
 
@@ -95,10 +96,13 @@ def draw_cohort(rng: np.random.Generator, n_patients: int, mechanism: str, direc
         "adulthood_edge": adulthood_edge,
         **{f"true_delta_{m}": delta[m] for m in OBSERVED_MODALITIES},
     })
-    for task, target in TARGET_PREVALENCE.items():
+    survival = np.ones(n_patients)
+    for task in ("mortality_inhosp", "readmit_30d", "icu_90d"):  # post-discharge rates are among survivors
         rest = (LATENT_SLOPE[task] * latent + AGE_SLOPE[task] * age_z
                 + direct_effect * delta_matrix @ np.array(DIRECT_EFFECT_WEIGHTS[task]))
-        cohort[f"p_{task}"] = _sigmoid(_calibrated_intercept(rest, target) + rest)
+        cohort[f"p_{task}"] = _sigmoid(_calibrated_intercept(rest, TARGET_PREVALENCE[task], survival) + rest)
+        if task == "mortality_inhosp":
+            survival = 1 - cohort["p_mortality_inhosp"].to_numpy()
 
     died = rng.random(n_patients) < cohort["p_mortality_inhosp"].to_numpy()
     cohort["died_inhosp"] = died

@@ -58,7 +58,6 @@ VITALS = [
     Measure(223900, "", 5, 2.2, 0, 0),
     Measure(223901, "", 6, 1.8, 0, 0),
 ]
-GCS_ITEMS = (220739, 223900, 223901)
 MALE_HEMOGLOBIN_SHIFT = {51222: 1.8, 51221: 5.0}
 MALE_REF_RANGE = {51222: (13.7, 17.5), 51221: (40, 51)}
 
@@ -97,21 +96,18 @@ def _lab_draws(rng: np.random.Generator, timeline: Timeline) -> pd.DataFrame:
     hadm = inside["hadm_id"].astype("Int64").mask(rng.random(len(inside)) < 0.10)
 
     index = adm[adm["role"] == "index"]
-    before = index.loc[index.index.repeat(rng.binomial(2, 0.5, len(index)))]
+    before = index.loc[index.index.repeat(rng.binomial(2, 0.35, len(index)))]
     before_times = before["admittime"].to_numpy() - (rng.uniform(3, 60, len(before)) * DAY).astype("timedelta64[s]")
     survivors = index[index["hospital_expire_flag"] == 0]
-    after = survivors.loc[survivors.index.repeat(rng.binomial(2, 0.5, len(survivors)))]
+    after = survivors.loc[survivors.index.repeat(rng.binomial(2, 0.35, len(survivors)))]
     after_times = after["dischtime"].to_numpy() + (rng.uniform(3, 60, len(after)) * DAY).astype("timedelta64[s]")
 
-    draws = pd.DataFrame({
+    return pd.DataFrame({
         "subject_id": np.concatenate([inside["subject_id"], before["subject_id"], after["subject_id"]]),
         "hadm_id": pd.array(np.concatenate([hadm.to_numpy(), np.full(len(before) + len(after), pd.NA)]), dtype="Int64"),
-        "charttime": np.concatenate([inside_times, before_times, after_times]).astype("datetime64[s]"),
+        "charttime": np.concatenate([inside_times, before_times, after_times]).astype("datetime64[m]").astype("datetime64[s]"),
         "latent": np.concatenate([inside["latent"], before["latent"], after["latent"]]),
     })
-    minute = (draws["charttime"].to_numpy() - EPOCH).astype("int64") % 60
-    draws["charttime"] = draws["charttime"].to_numpy() - minute.astype("timedelta64[s]")
-    return draws
 
 
 def build_labevents(rng: np.random.Generator, timeline: Timeline) -> pd.DataFrame:
@@ -154,9 +150,11 @@ def build_labevents(rng: np.random.Generator, timeline: Timeline) -> pd.DataFram
     labs["labevent_id"] = np.arange(1, len(labs) + 1)
     labs["order_provider_id"] = ""
     labs["storetime"] = labs["charttime"] + pd.to_timedelta(rng.integers(20, 180, len(labs)), unit="min")
-    labs["value"] = _as_text(labs["valuenum"].to_numpy(), labs["decimals"].to_numpy())
     outside = (labs["valuenum"] < labs["ref_range_lower"]) | (labs["valuenum"] > labs["ref_range_upper"])
     labs["flag"] = np.where(outside, "abnormal", "")
+    labs["value"] = _as_text(labs["valuenum"].to_numpy(), labs["decimals"].to_numpy())
+    for bound in ("ref_range_lower", "ref_range_upper"):  # "22", "0.5" as in the release, not "22.0"
+        labs[bound] = np.char.mod("%g", labs[bound].to_numpy()).astype(object)
     labs["comments"] = ""
     return labs
 

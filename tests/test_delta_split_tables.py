@@ -1,0 +1,89 @@
+"""δ assembly, Figure 1 statistics, patient-level splits and table summaries."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmnar import TASKS
+from mmnar.delta import build_model_input, pattern_outcomes, wilson_interval
+from mmnar.split import make_split
+from mmnar.tables import summarise, to_markdown
+
+
+def write_embedding(path, subject_ids, dim, value):
+    frame = pd.DataFrame({"subject_id": subject_ids})
+    for k in range(dim):
+        frame[f"emb_{k}"] = np.float32(value)
+    frame.to_parquet(path, index=False)
+
+
+def test_model_input_aligns_rows_and_sets_delta(tmp_path):
+    cohort = pd.DataFrame({"subject_id": [30, 10, 20], "readmit_30d": [1.0, np.nan, 0.0],
+                           "icu_90d": [0.0, np.nan, 1.0], "mortality_inhosp": [0.0, 1.0, 0.0]})
+    cohort.to_parquet(tmp_path / "cohort.parquet")
+    paths = {m: tmp_path / f"{m}.parquet" for m in "SITR"}
+    write_embedding(paths["S"], [10, 20, 30], 2, 1.0)
+    write_embedding(paths["I"], [20], 3, 2.0)
+    write_embedding(paths["T"], [30, 10], 4, 3.0)
+    write_embedding(paths["R"], [], 4, 0.0)
+    labels = build_model_input(tmp_path / "cohort.parquet", paths, tmp_path / "out")
+    delta = np.load(tmp_path / "out" / "delta.npy")
+    assert delta.tolist() == [[1, 0, 1, 0], [1, 0, 1, 0], [1, 1, 0, 0]]
+    image = np.load(tmp_path / "out" / "I.npy")
+    assert image.shape == (3, 3) and image[2].tolist() == [2.0] * 3 and not image[:2].any()
+    assert labels["pattern"].tolist() == ["S+T", "S+T", "S+I"]
+    assert labels["pattern_id"].tolist() == [5, 5, 3]
+    assert labels["subject_id"].tolist() == [30, 10, 20]
+
+
+def test_pattern_outcomes_count_only_defined_labels():
+    labels = pd.DataFrame({"subject_id": range(4), "pattern_id": [1, 1, 1, 3], "pattern": ["S"] * 3 + ["S+I"],
+                           "readmit_30d": [1.0, 0.0, np.nan, 1.0], "icu_90d": [0.0, 0.0, np.nan, 1.0],
+                           "mortality_inhosp": [0.0, 0.0, 1.0, 0.0]})
+    table = pattern_outcomes(labels).set_index(["pattern", "task"])
+    assert table.loc[("S", "readmit_30d"), "n_defined"] == 2
+    assert table.loc[("S", "readmit_30d"), "rate"] == 0.5
+    assert table.loc[("S", "mortality_inhosp"), "n_events"] == 1
+    assert (table["ci_low"] <= table["rate"]).all() and (table["rate"] <= table["ci_high"]).all()
+
+
+def test_wilson_interval_matches_reference_value():
+    low, high = wilson_interval(np.array([10]), np.array([100]))
+    assert low[0] == pytest.approx(0.0552, abs=1e-4) and high[0] == pytest.approx(0.1744, abs=1e-4)
+
+
+def synthetic_labels(n=1000, seed=0):
+    rng = np.random.default_rng(seed)
+    death = (rng.random(n) < 0.1).astype(float)
+    readmit = np.where(death == 1, np.nan, (rng.random(n) < 0.2).astype(float))
+    return pd.DataFrame({"subject_id": np.arange(n) + 100, "mortality_inhosp": death,
+                         "readmit_30d": readmit, "icu_90d": readmit})
+
+
+def test_split_is_seeded_disjoint_and_stratified():
+    labels = synthetic_labels()
+    split = make_split(labels, seed=0, val_fraction=0.15, test_fraction=0.2)
+    assert split.equals(make_split(labels, seed=0, val_fraction=0.15, test_fraction=0.2))
+    assert not split.equals(make_split(labels, seed=1, val_fraction=0.15, test_fraction=0.2))
+    counts = split["split"].value_counts()
+    assert counts["test"] == 200 and counts["val"] == 150 and counts["train"] == 650
+    merged = split.merge(labels, on="subject_id")
+    rates = merged.groupby("split")["mortality_inhosp"].mean()
+    assert rates.max() - rates.min() < 0.01
+
+
+def test_split_rejects_several_rows_per_patient():
+    labels = synthetic_labels(20)
+    labels.loc[1, "subject_id"] = labels.loc[0, "subject_id"]
+    with pytest.raises(ValueError, match="by patient"):
+        make_split(labels, seed=0, val_fraction=0.2, test_fraction=0.2)
+
+
+def test_summary_reports_mean_and_sd_over_seeds():
+    rows = [{"model": "m", "variant": "raw", "seed": s, "task": t, "metric": "auc", "value": v}
+            for s, v in enumerate([0.6, 0.8]) for t in TASKS]
+    table = summarise(pd.DataFrame(rows), [("m", "raw"), ("absent", "raw")])
+    assert len(table) == 1 and table.loc[0, "n_seeds"] == 2
+    assert table.loc[0, "readmit_30d_auc_mean"] == pytest.approx(0.7)
+    assert table.loc[0, "readmit_30d_auc_sd"] == pytest.approx(np.std([0.6, 0.8], ddof=1))
+    assert "0.700 ± 0.141" in to_markdown(table)
