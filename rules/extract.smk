@@ -5,7 +5,7 @@ rule extract_cohort:
     input:
         source_inputs,
         sql=SQL / "cohort.sql",
-        code=code("extract.py", "sql.py", "sources/__init__.py", "sources/local.py"),
+        code=code("extract.py", "sql.py", "sources"),
     output:
         "data/cohort/cohort.parquet",
     log:
@@ -31,7 +31,7 @@ rule extract_structured:
         cohort="data/cohort/cohort.parquet",
         cohort_sql=SQL / "cohort.sql",
         sql=SQL / "structured.sql",
-        code=code("extract.py", "sql.py", "sources/__init__.py", "sources/local.py"),
+        code=code("extract.py", "sql.py", "sources"),
     output:
         "data/cohort/structured.parquet",
     log:
@@ -56,7 +56,7 @@ rule extract_notes:
         cohort="data/cohort/cohort.parquet",
         cohort_sql=SQL / "cohort.sql",
         sql=SQL / "notes_{kind}.sql",
-        code=code("extract.py", "sql.py", "sources/__init__.py", "sources/local.py"),
+        code=code("extract.py", "sql.py", "sources"),
     output:
         "data/cohort/notes_{kind}.parquet",
     log:
@@ -81,7 +81,7 @@ rule extract_cxr:
         cxr_inputs,
         cohort="data/cohort/cohort.parquet",
         sql=SQL / "cxr.sql",
-        code=code("extract.py", "sql.py", "sources/__init__.py", "sources/local.py"),
+        code=code("extract.py", "sql.py", "sources"),
     output:
         "data/cohort/cxr.parquet",
     log:

@@ -37,7 +37,7 @@ rule train:
         "logs/train/{model}/seed{seed}.log",
     params:
         training=config["training"],
-    threads: config["training"]["threads"]
+    threads: config["training"]["num_threads"]
     resources:
         mem_mb=4000,
         runtime=60,

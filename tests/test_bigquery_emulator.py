@@ -24,7 +24,7 @@ from mmnar.synth import generate
 ROOT = Path(__file__).resolve().parents[1]
 SQL = ROOT / "rules" / "sql"
 HELPER = ROOT / ".ci" / "bqemulator"
-VENV = Path(os.environ.get("MMNAR_BQEMULATOR_VENV", HELPER / ".venv"))
+VENV = Path(os.environ.get("MMNAR_BQEMULATOR_VENV", ROOT / ".ci-venvs" / "bqemulator"))  # as .ci/run builds it
 
 
 def _helper():
@@ -108,6 +108,7 @@ def test_bigquery_emulator_rerun_reads_the_cache(bigquery_config, tmp_path, capl
 def test_bigquery_emulator_preflight(bigquery_config):
     preflight(bigquery_config)
     block = bigquery_config["bigquery"]
-    missing = {**bigquery_config, "bigquery": {**block, "datasets": {**block["datasets"], "icu": "test-project.no_such"}}}
-    with pytest.raises(BigQueryConfigError, match=r"dataset test-project.no_such \(bigquery.datasets.icu\) does not exist"):
+    datasets = {**block["datasets"], "icu": "test-project.no_such"}
+    missing = {**bigquery_config, "bigquery": {**block, "datasets": datasets}}
+    with pytest.raises(BigQueryConfigError, match=r"test-project.no_such \(bigquery.datasets.icu\) does not exist"):
         preflight(missing)

@@ -114,7 +114,8 @@ def test_bigquery_dry_run_over_the_limit_stops_before_running(tmp_path, caplog):
 def test_bigquery_server_side_byte_limit_names_the_setting(tmp_path):
     refused = BadRequest("Query exceeded limit for bytes billed: 1000000. 10485760 or higher required.")
     with pytest.raises(BytesLimitError, match="bigquery.maximum_bytes_billed = 1,000,000"):
-        source(tmp_path, FakeClient(dry_bytes=None, error=refused), maximum_bytes_billed=1_000_000).query(SQL, {"age": 18})
+        source(tmp_path, FakeClient(dry_bytes=None, error=refused),
+               maximum_bytes_billed=1_000_000).query(SQL, {"age": 18})
 
 
 def test_bigquery_missing_credentials(monkeypatch):
@@ -122,7 +123,8 @@ def test_bigquery_missing_credentials(monkeypatch):
         raise DefaultCredentialsError("Your default credentials were not found.\nSee the docs.")
 
     monkeypatch.setattr("google.auth.default", no_credentials)
-    with pytest.raises(BigQueryConfigError, match="no Google Cloud credentials found: run `gcloud auth application-default login`"):
+    with pytest.raises(BigQueryConfigError,
+                       match="no Google Cloud credentials found: run `gcloud auth application-default login`"):
         bq.preflight(config())
 
 

@@ -26,7 +26,7 @@ later_events AS (
   SELECT x.hadm_id,
          COUNTIF(a.admittime > x.dischtime
                  AND a.admittime <= DATETIME_ADD(x.dischtime, INTERVAL 30 DAY)) AS n_readmissions_30d,
-         COUNTIF(a.admittime < x.admittime) AS n_prior_admissions
+         CAST(COUNTIF(a.admittime < x.admittime) AS INT64) AS n_prior_admissions
   FROM index_admission AS x
   JOIN `physionet-data.mimiciv_3_1_hosp.admissions` AS a ON a.subject_id = x.subject_id
   GROUP BY x.hadm_id

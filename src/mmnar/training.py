@@ -32,9 +32,11 @@ from mmnar.metrics import task_metrics
 __all__ = [
     "DEFAULT_PARAMS",
     "TrainResult",
+    "align_split",
     "apply_standardiser",
     "fit_predict",
     "fit_standardiser",
+    "load_model_inputs",
     "run_train",
     "seed_everything",
 ]
@@ -136,7 +138,8 @@ def fit_predict(
     ``arrays``: ``{m: (N, d_m) float32}`` (S may hold NaN); ``delta``: ``(N, 4)`` uint8;
     ``labels``: ``(N, n_tasks)`` float with NaN where undefined; ``split``: ``(N,)`` strings
     ``train/val/test``. ``params``: overrides of :data:`DEFAULT_PARAMS` (documented in
-    :mod:`mmnar.models.hyperparams`). The same seed gives identical predictions on CPU.
+    :mod:`mmnar.models.hyperparams`). The same seed gives identical predictions on CPU; on CUDA
+    a few kernels (embedding backward) are only warned about, not made deterministic.
     Without validation rows the last epoch is kept.
     """
     params = resolve_params(params)
@@ -144,18 +147,19 @@ def fit_predict(
     train_rows, val_rows = split == "train", split == "val"
     if not train_rows.any():
         raise ValueError("no training rows in split")
-    delta = np.asarray(delta, dtype=np.uint8)
+    delta = np.array(delta, dtype=np.uint8)  # a writable copy: torch.from_numpy shares memory
     device = choose_device(params["device"])
     previous_threads = torch.get_num_threads()
     previous_determinism = torch.are_deterministic_algorithms_enabled()
+    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     if params["num_threads"] > 0:
         torch.set_num_threads(params["num_threads"])
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return _fit(model_name, arrays, delta, np.asarray(labels, dtype=np.float32), train_rows, val_rows, params, seed, device)
+        return _fit(model_name, arrays, delta, np.array(labels, dtype=np.float32), train_rows, val_rows, params, seed, device)
     finally:
         torch.set_num_threads(previous_threads)
-        torch.use_deterministic_algorithms(previous_determinism)
+        torch.use_deterministic_algorithms(previous_determinism, warn_only=previous_warn_only)
 
 
 def _fit(model_name, arrays, delta, labels, train_rows, val_rows, params, seed, device) -> TrainResult:

@@ -1,5 +1,6 @@
 """Snakemake adapter: chest X-ray embeddings."""
 import torch
+
 from mmnar.embed.image import run_embed_image
 from mmnar.logs import to_file
 

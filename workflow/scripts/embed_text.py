@@ -1,5 +1,6 @@
 """Snakemake adapter: note embeddings (T = discharge summaries, R = radiology reports)."""
 import torch
+
 from mmnar.embed.text import run_embed_text
 from mmnar.logs import to_file
 

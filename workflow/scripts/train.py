@@ -1,12 +1,10 @@
 """Snakemake adapter: train one model for one seed on the shared trainer."""
-import torch
 from pathlib import Path
 
 from mmnar.logs import to_file
 from mmnar.training import run_train
 
 to_file(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
 o = snakemake.output
 run_train(snakemake.wildcards.model, Path(snakemake.input.delta).parent, snakemake.input.split,
           o.predictions, o.model, o.history, params=snakemake.params.training,

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from mmnar.config import ConfigError
 from mmnar.io import atomic_path
 from mmnar.sql import CANONICAL_DATASETS, CANONICAL_PROJECT, parse_bigquery, retarget_datasets
 
@@ -31,8 +32,8 @@ PHYSIONET_LINK_HELP = (
 ADC_HELP = "run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
 
 
-class BigQueryConfigError(RuntimeError):
-    """A one-line, user-facing reason why the BigQuery source cannot run."""
+class BigQueryConfigError(ConfigError):
+    """A one-line, user-facing reason why the BigQuery source cannot run (shown at workflow start)."""
 
 
 class BytesLimitError(BigQueryConfigError):
@@ -170,9 +171,6 @@ class BigQuerySource:
             self._client = _client(self.settings)
         return self._client
 
-    def has(self, dataset: str) -> bool:
-        return dataset in self.settings.datasets
-
     def query(self, sql: str, params: dict | None = None) -> pd.DataFrame:
         """Run one canonical-name BigQuery statement, or read its cached result."""
         sql = retarget_datasets(without_comments(sql), self.settings.datasets)
@@ -225,7 +223,8 @@ def preflight(config: dict) -> None:
         except Forbidden:
             if name.split(".", 1)[0] == CANONICAL_PROJECT:
                 raise BigQueryConfigError(f"no access to {name} ({setting}): {PHYSIONET_LINK_HELP}") from None
-            raise BigQueryConfigError(f"no access to {name} ({setting}): ask its owner for BigQuery Data Viewer") from None
+            raise BigQueryConfigError(
+                f"no access to {name} ({setting}): ask its owner for BigQuery Data Viewer") from None
         except NotFound:
             raise BigQueryConfigError(f"dataset {name} ({setting}) does not exist") from None
         except GoogleAPICallError as error:
