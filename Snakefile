@@ -24,4 +24,5 @@ rule all:
         "results/table1.csv",
         "results/table2.csv",
         "results/figure1_pattern_outcomes.png",
+        "results/leakage_audit.csv",
     default_target: True

@@ -39,3 +39,24 @@ use rule table1 as table2 with:
     params:
         rows=[["basic_concat", "raw"], ["mmnar_fusion", "raw"], ["crl_mmnar", "raw"],
               ["crl_mmnar", "rectified"]],
+
+
+rule leakage_audit:
+    input:
+        cohort="data/cohort/cohort.parquet",
+        discharge="data/cohort/notes_discharge.parquet",
+        radiology="data/cohort/notes_radiology.parquet",
+        code=code("audit.py"),
+    output:
+        report("results/leakage_audit.csv", caption="../workflow/report/leakage_audit.rst", category="Tables"),
+    log:
+        "logs/leakage_audit.log",
+    params:
+        window=config["cohort"]["window"],
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/leakage_audit.py"

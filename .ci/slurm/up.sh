@@ -19,6 +19,15 @@ HOST=$(hostname -s)
 CLUSTER=ci
 ACCOUNT=ci
 USER_NAME=$(id -un)
+# Daemons still running from this STATEDIR would delete the new ones' pid
+# files when they exit.
+for pidfile in "$S"/pids/*.pid; do
+    if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+        echo "up.sh: a cluster is still running in $S; run down.sh $S first" >&2
+        exit 1
+    fi
+done
+rm -rf "$S"/{pids,log,ctld,spool,gpu,db}
 mkdir -p "$S"/{pids,log,ctld,spool,gpu}
 chmod 755 "$S"
 
