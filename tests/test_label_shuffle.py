@@ -97,4 +97,4 @@ def test_true_labels_are_learnable_in_the_same_setup(model_input):
     labels = pd.read_parquet(model_input / "model_input" / "labels.parquet")
     auc = run_all_models(model_input, labels, "true")
     mortality = auc[auc["task"] == "mortality_inhosp"]["value"]
-    assert (mortality > 0.7).all(), auc.to_string()
+    assert (mortality > 0.65).all(), auc.to_string()

@@ -9,7 +9,6 @@ import pytest
 from mmnar import TASKS
 from workflow_runner import REPO, TINY_CONFIG, planned_jobs, snakemake, write_config
 
-pytestmark = pytest.mark.workflow
 
 TARGET = "results/table1.csv"
 
