@@ -121,12 +121,12 @@ class CRLMMNAR(nn.Module):
         return ModelOutput(logits, aux)
 
 
-def build(input_dims: Mapping[str, int], params: Mapping[str, Any]) -> CRLMMNAR:
+def build(input_dims: Mapping[str, int], params: Mapping[str, Any], reconstruction: bool = True) -> CRLMMNAR:
     return CRLMMNAR(
         input_dims,
         hidden_dim=params["hidden_dim"],
         n_heads=params["n_heads"],
         dropout=params["dropout"],
         tau_cont=params["tau_cont"],
-        reconstruction=True,
+        reconstruction=reconstruction,
     )

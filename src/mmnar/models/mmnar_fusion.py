@@ -6,18 +6,8 @@ and the per-pattern offsets, so the step to ``crl_mmnar`` isolates what reconstr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from functools import partial
 
-from mmnar.models.crl_mmnar import CRLMMNAR
+from mmnar.models import crl_mmnar
 
-
-def build(input_dims: Mapping[str, int], params: Mapping[str, Any]) -> CRLMMNAR:
-    return CRLMMNAR(
-        input_dims,
-        hidden_dim=params["hidden_dim"],
-        n_heads=params["n_heads"],
-        dropout=params["dropout"],
-        tau_cont=params["tau_cont"],
-        reconstruction=False,
-    )
+build = partial(crl_mmnar.build, reconstruction=False)
