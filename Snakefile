@@ -11,6 +11,17 @@ configfile: f"{workflow.basedir}/config.yaml"
 
 
 include: "rules/common.smk"
+
+
+# Light aggregation steps run where snakemake runs, not as cluster jobs.
+localrules:
+    all,
+    table1,
+    table2,
+    figure1,
+    leakage_audit,
+
+
 include: "rules/synthesize.smk"
 include: "rules/extract.smk"
 include: "rules/embed.smk"

@@ -21,10 +21,14 @@ MODELS = config["models"]
 SYNTHETIC = config["source"] == "synthetic"
 SYNTHETIC_DIR = config["synthetic"]["out_dir"]
 TEXT_KIND = {"T": "discharge", "R": "radiology"}
+# One GPU for encoders and training unless the config pins them to the CPU (the SLURM plugin turns
+# `gpu` into --gpus; locally it only limits how many such jobs run at once under --resources gpu=N).
+EMBED_GPUS = 0 if config["embeddings"]["device"] == "cpu" else 1
+TRAIN_GPUS = 0 if config["training"]["device"] == "cpu" else 1
 
 
 def code(*modules):
-    """Package modules a rule runs, as inputs: editing one reruns that stage and what follows.
+    """Package modules a stage runs, declared as inputs so that editing one reruns that stage and what follows.
 
     A folder stands for every module in it.
     """
@@ -65,3 +69,19 @@ def cxr_inputs(wildcards):
     if SYNTHETIC:
         return source_inputs(wildcards)
     return [str(folder / "mimic-cxr-2.0.0-metadata.csv.gz")] if folder else []
+
+
+def prediction_variants(wildcards):
+    """Prediction files evaluated for one run: raw, rectified, and the paper variant if asked for."""
+    run = f"results/models/{wildcards.model}/seed{wildcards.seed}"
+    variants = {"raw": f"{run}/predictions.parquet", "rectified": f"{run}/rectified.parquet"}
+    if config["rectifier"]["paper_crossfit_test"]:
+        variants["paper_crossfit_test"] = f"{run}/rectified_paper_crossfit_test.parquet"
+    return variants
+
+
+def metric_files(wildcards=None):
+    files = expand("results/models/{model}/seed{seed}/metrics.csv", model=MODELS, seed=SEEDS)
+    if SYNTHETIC:
+        files += expand("results/oracle/seed{seed}/metrics.csv", seed=SEEDS)
+    return files

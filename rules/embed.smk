@@ -39,6 +39,7 @@ rule embed_text:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=EMBED_GPUS,
     conda:
         "../envs/embed.yaml"
     script:
@@ -66,6 +67,7 @@ rule embed_image:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=EMBED_GPUS,
     conda:
         "../envs/embed.yaml"
     script:

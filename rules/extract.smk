@@ -17,7 +17,7 @@ rule extract_cohort:
         seed=config["cohort"]["seed"],
         source=config["source"],
     resources:
-        mem_mb=8000,
+        mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=60,
     conda:
         "../envs/extract.yaml"
@@ -42,7 +42,7 @@ rule extract_structured:
         source=config["source"],
     threads: 2
     resources:
-        mem_mb=16000,
+        mem_mb=lambda wildcards, attempt: 16000 * attempt,
         runtime=120,
     conda:
         "../envs/extract.yaml"
@@ -68,7 +68,7 @@ rule extract_notes:
         early_hours=config["cohort"]["early_hours"],
         source=config["source"],
     resources:
-        mem_mb=8000,
+        mem_mb=lambda wildcards, attempt: 8000 * attempt,
         runtime=60,
     conda:
         "../envs/extract.yaml"

@@ -1,13 +1,6 @@
 # Paper tables: mean ± sd over seeds.
 
 
-def metric_files(wildcards=None):
-    files = expand("results/models/{model}/seed{seed}/metrics.csv", model=MODELS, seed=SEEDS)
-    if SYNTHETIC:
-        files += expand("results/oracle/seed{seed}/metrics.csv", seed=SEEDS)
-    return files
-
-
 rule table1:
     input:
         metrics=metric_files,

@@ -41,6 +41,7 @@ rule train:
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=TRAIN_GPUS,
     group:
         "train"
     conda:
@@ -82,15 +83,6 @@ use rule rectify as rectify_paper_crossfit_test with:
     params:
         rectifier={k: v for k, v in config["rectifier"].items() if k != "paper_crossfit_test"},
         protocol="paper_crossfit_test",
-
-
-def prediction_variants(wildcards):
-    """Prediction files evaluated for one run: raw, rectified, and the paper variant if asked for."""
-    run = f"results/models/{wildcards.model}/seed{wildcards.seed}"
-    variants = {"raw": f"{run}/predictions.parquet", "rectified": f"{run}/rectified.parquet"}
-    if config["rectifier"]["paper_crossfit_test"]:
-        variants["paper_crossfit_test"] = f"{run}/rectified_paper_crossfit_test.parquet"
-    return variants
 
 
 rule evaluate:
