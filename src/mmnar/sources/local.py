@@ -72,7 +72,7 @@ class LocalSource:
     def _register(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
         """Create a view for each canonical table the statement reads, and nothing more."""
         tree = parse_bigquery(sql)
-        for dataset in referenced_datasets(sql):
+        for dataset in sorted(referenced_datasets(sql)):
             schema = CANONICAL_DATASETS[dataset]
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             tables = {t.name for t in tree.find_all(exp.Table) if t.db == schema}
