@@ -21,9 +21,18 @@ def test_paper_window_with_death_in_summary_leaks_mortality_only():
     flagged = table[table["leaks"]]
     assert set(flagged["task"]) == {"mortality_inhosp"}
     text_row = table[table["modality"] == "T"].iloc[0]
-    assert text_row["deceased_rate"] == 1.0 and text_row["survivor_rate"] == 0.0 and text_row["leaks"]
+    assert text_row["deceased_share"] == 1.0 and text_row["survivor_share"] == 0.0 and text_row["leaks"]
 
 
 def test_early_window_without_death_words_does_not_leak():
     table = audit(cohort(False), {"R": notes(["clear lungs", "effusion", "clear", "normal"])}, "early")
     assert not table["leaks"].any()
+
+
+def test_early_window_reaching_a_death_is_flagged_with_its_share():
+    frame = cohort(False)
+    frame.loc[0, "window_end"] = frame.loc[0, "dischtime"]      # died within the early window
+    table = audit(frame, {}, "early").set_index("task")
+    assert table.loc["mortality_inhosp", "leaks"]
+    assert table.loc["mortality_inhosp", "deceased_share"] == 0.5
+    assert not table.loc["readmit_30d", "leaks"]

@@ -29,20 +29,22 @@ def death_word_rates(notes: pd.DataFrame, cohort: pd.DataFrame) -> tuple[float, 
 
 
 def audit(cohort: pd.DataFrame, notes: dict[str, pd.DataFrame], window: str) -> pd.DataFrame:
+    """One row per check; ``deceased_share`` / ``survivor_share`` say how many patients it concerns."""
+    died = cohort["mortality_inhosp"].to_numpy() == 1
+    reaches_discharge = (cohort["window_end"] >= cohort["dischtime"]).to_numpy()
+    share = lambda mask: float(reaches_discharge[mask].mean()) if mask.any() else float("nan")  # noqa: E731
     rows = []
-    ends_at_discharge = bool((cohort["window_end"] >= cohort["dischtime"]).any())
     for task in TASKS:
         # Post-discharge outcomes happen after dischtime; death ends the admission, so a window
         # reaching discharge has reached the death.
-        outcome_known_in_window = task == "mortality_inhosp" and ends_at_discharge
-        rows.append({"window": window, "task": task, "modality": "all", "check": "window reaches outcome time",
-                     "deceased_rate": float("nan"), "survivor_rate": float("nan"),
-                     "leaks": outcome_known_in_window})
+        leaks = task == "mortality_inhosp" and bool(reaches_discharge[died].any())
+        rows.append({"window": window, "task": task, "modality": "all", "check": "window reaches discharge",
+                     "deceased_share": share(died), "survivor_share": share(~died), "leaks": leaks})
     for modality, frame in notes.items():
         deceased, survivors = death_word_rates(frame, cohort)
         leaks = bool(deceased - survivors > 0.2) if pd.notna(deceased) and pd.notna(survivors) else False
         rows.append({"window": window, "task": "mortality_inhosp", "modality": modality,
-                     "check": "notes mention death", "deceased_rate": deceased, "survivor_rate": survivors,
+                     "check": "notes mention death", "deceased_share": deceased, "survivor_share": survivors,
                      "leaks": leaks})
     return pd.DataFrame(rows)
 
