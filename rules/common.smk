@@ -60,8 +60,7 @@ def note_inputs(wildcards):
 
 def cxr_folder():
     """Folder of MIMIC-CXR-JPG for this run, or None (then every I bit is 0)."""
-    return local_folders(config)["cxr"] if config["source"] != "bigquery" else (
-        Path(config["local"]["cxr"]) if (config.get("local") or {}).get("cxr") else None)
+    return local_folders(config)["cxr"]
 
 
 def cxr_inputs(wildcards):

@@ -87,7 +87,7 @@ rule extract_cxr:
     log:
         "logs/extract_cxr.log",
     params:
-        cxr_folder=str(cxr_folder()),
+        cxr_folder=str(cxr_folder()),  # a different image folder reruns the linkage
     resources:
         mem_mb=4000,
         runtime=30,

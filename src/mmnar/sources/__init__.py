@@ -22,7 +22,8 @@ def synthetic_layout(root: str | Path) -> dict[str, Path]:
 
 
 def local_folders(config: dict) -> dict[str, Path | None]:
-    """The PhysioNet folders this run reads locally (all of them for synthetic and local sources)."""
+    """The PhysioNet folders this run reads locally (with the BigQuery source, only ``cxr`` is
+    read from here: the images are not in BigQuery)."""
     if config["source"] == "synthetic":
         return synthetic_layout(config["synthetic"]["out_dir"])
     local = config.get("local") or {}
@@ -41,12 +42,8 @@ def open_source(config: dict):
 
 def cxr_source(config: dict) -> LocalSource | None:
     """Chest X-rays are never in BigQuery: their metadata is always read from a local folder."""
-    folders = local_folders(config)
-    if config["source"] == "bigquery":
-        folders = {"cxr": Path(config["local"]["cxr"]) if (config.get("local") or {}).get("cxr") else None}
-    if folders.get("cxr") is None:
-        return None
-    return LocalSource(mimiciv=Path("."), cxr=folders["cxr"])
+    folder = local_folders(config)["cxr"]
+    return LocalSource(mimiciv=Path("."), cxr=folder) if folder else None
 
 
 def notes_available(config: dict) -> bool:
