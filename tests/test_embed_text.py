@@ -101,37 +101,35 @@ def test_empty_notes_give_empty_frame_with_model_width(tmp_path):
     assert list(frame.columns) == ["subject_id"] + [f"emb_{i}" for i in range(384)]
 
 
-def test_extra_note_embeds_only_that_note(tmp_path, monkeypatch):
-    encoded = []
+@pytest.fixture
+def encoded_batches(monkeypatch):
+    """Every list of texts the encoder is asked to embed, in call order (cache misses only)."""
+    batches = []
     original = text_module.TextEncoder.embed_texts
 
     def recording_embed_texts(self, texts, batch_size=32):
-        encoded.append(list(texts))
+        batches.append(list(texts))
         return original(self, texts, batch_size)
 
     monkeypatch.setattr(text_module.TextEncoder, "embed_texts", recording_embed_texts)
+    return batches
+
+
+def test_extra_note_embeds_only_that_note(tmp_path, encoded_batches):
     cohort = [(1, "Sepsis, on pressors."), (2, "Elective knee surgery.")]
     before = embed_notes(notes_frame(cohort), cache_dir=tmp_path, device="cpu")
     after = embed_notes(notes_frame(cohort + [(3, "Acute kidney injury.")]), cache_dir=tmp_path, device="cpu")
 
-    assert encoded == [[text for _, text in cohort], ["Acute kidney injury."]]
+    assert encoded_batches == [[text for _, text in cohort], ["Acute kidney injury."]]
     pd.testing.assert_frame_equal(after.iloc[:2].reset_index(drop=True), before)
 
 
-def test_changed_window_length_re_embeds(tmp_path, monkeypatch):
-    calls = []
-    original = text_module.TextEncoder.embed_texts
-
-    def counting_embed_texts(self, texts, batch_size=32):
-        calls.append(len(texts))
-        return original(self, texts, batch_size)
-
-    monkeypatch.setattr(text_module.TextEncoder, "embed_texts", counting_embed_texts)
+def test_changed_window_length_re_embeds(tmp_path, encoded_batches):
     notes = notes_frame([(1, "Sepsis.")])
     embed_notes(notes, max_tokens=512, cache_dir=tmp_path, device="cpu")
     embed_notes(notes, max_tokens=128, cache_dir=tmp_path, device="cpu")
     embed_notes(notes, max_tokens=128, cache_dir=tmp_path, device="cpu")
-    assert calls == [1, 1]
+    assert [len(batch) for batch in encoded_batches] == [1, 1]
 
 
 def test_run_embed_text_writes_parquet(tmp_path):
