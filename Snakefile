@@ -20,11 +20,13 @@ localrules:
     table2,
     figure1,
     leakage_audit,
+    data_quality,
 
 
 include: "rules/synthesize.smk"
 include: "rules/extract.smk"
 include: "rules/embed.smk"
+include: "rules/quality.smk"
 include: "rules/delta.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
@@ -36,4 +38,5 @@ rule all:
         "results/table2.csv",
         "results/figure1_pattern_outcomes.png",
         "results/leakage_audit.csv",
+        "results/data_quality.csv",
     default_target: True

@@ -1,20 +1,33 @@
 # Config validation, shared paths and input functions. Runs before any job is scheduled.
 
+import os
+import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 from mmnar import MODALITIES
-from mmnar.config import ConfigError, check_config
+from mmnar.code_inputs import import_closure
+from mmnar.config import ConfigError, check_config, error_line, job_context, validate_config
 from mmnar.sources import local_folders
 
-validate(config, schema="../workflow/schemas/config.schema.yaml")
+# Schema (with its defaults filled in) and the checks beyond it; one line and exit 1 on a mistake
+# (a WorkflowError would add snakemake's "in file …, line …" header and a traceback line).
 try:
-    check_config(config)
+    validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+    check_config(config, **job_context(workflow))
 except ConfigError as error:
-    raise WorkflowError(f"configuration error: {error}") from None
+    print(error_line(error), file=sys.stderr)
+    sys.exit(1)
+
+def workflow_path(path):
+    """A file of the workflow as a rule input: relative when it lies inside the working directory
+    (a clone run in place and then copied elsewhere keeps the same inputs), absolute otherwise
+    (a separate working directory copied elsewhere still points at the same workflow)."""
+    path = Path(path).resolve()
+    return os.path.relpath(path) if path.is_relative_to(Path.cwd().resolve()) else str(path)
+
 
 PACKAGE = Path(workflow.basedir) / "src" / "mmnar"
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 SQL = Path(workflow.basedir) / "rules" / "sql"
 SEEDS = config["split"]["seeds"]
 MODELS = config["models"]
@@ -27,16 +40,14 @@ EMBED_GPUS = 0 if config["embeddings"]["device"] == "cpu" else 1
 TRAIN_GPUS = 0 if config["training"]["device"] == "cpu" else 1
 
 
-def code(*modules):
-    """Package modules a stage runs, declared as inputs so that editing one reruns that stage and what follows.
+def code(script):
+    """The package modules ``workflow/scripts/<script>.py`` runs (its import closure), declared as
+    inputs so that editing one reruns exactly the stages that import it, and what follows."""
+    return [workflow_path(path) for path in import_closure(SCRIPTS / f"{script}.py", PACKAGE)]
 
-    A folder stands for every module in it.
-    """
-    paths = []
-    for module in modules:
-        target = PACKAGE / module
-        paths += sorted(map(str, target.glob("*.py"))) if target.is_dir() else [str(target)]
-    return paths
+
+def sql(name):
+    return workflow_path(SQL / name)
 
 
 def source_inputs(wildcards):

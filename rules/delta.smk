@@ -5,7 +5,9 @@ rule build_delta:
     input:
         cohort="data/cohort/cohort.parquet",
         embeddings=expand("data/embeddings/{modality}.parquet", modality=MODALITIES),
-        code=code("delta.py"),
+        quality_items="results/data_quality.csv",
+        quality_summary="results/data_quality_summary.csv",
+        code=code("build_delta"),
     output:
         arrays=expand("data/model_input/{modality}.npy", modality=MODALITIES),
         delta="data/model_input/delta.npy",
@@ -24,7 +26,7 @@ rule build_delta:
 rule figure1:
     input:
         labels="data/model_input/labels.parquet",
-        code=code("delta.py"),
+        code=code("figure1"),
     output:
         csv="results/figure1_pattern_outcomes.csv",
         png=report(
@@ -34,6 +36,8 @@ rule figure1:
         ),
     log:
         "logs/figure1.log",
+    params:
+        min_cell_count=config["reporting"]["min_cell_count"],
     resources:
         mem_mb=2000,
         runtime=10,

@@ -4,7 +4,7 @@
 rule embed_structured:
     input:
         features="data/cohort/structured.parquet",
-        code=code("embed/structured.py"),
+        code=code("embed_structured"),
     output:
         embedding="data/embeddings/S.parquet",
         features="data/embeddings/S.features.json",
@@ -22,17 +22,18 @@ rule embed_structured:
 rule embed_text:
     input:
         notes=lambda wc: f"data/cohort/notes_{TEXT_KIND[wc.modality]}.parquet",
-        code=code("embed"),
+        code=code("embed_text"),
     output:
         "data/embeddings/{modality}.parquet",
     log:
         "logs/embed_text_{modality}.log",
     wildcard_constraints:
         modality="T|R",
+    # Only what can change a vector is a parameter; batch and shard sizes are read from the config
+    # by the script, so changing them reruns nothing.
     params:
         encoder=config["embeddings"]["text"]["encoder"],
         max_tokens=config["embeddings"]["text"]["max_tokens"],
-        batch_size=config["embeddings"]["text"]["batch_size"],
         cache_dir=config["embeddings"]["cache_dir"],
         device=config["embeddings"]["device"],
     threads: 2
@@ -49,9 +50,10 @@ rule embed_text:
 rule embed_image:
     input:
         cxr="data/cohort/cxr.parquet",
-        code=code("embed"),
+        code=code("embed_image"),
     output:
-        "data/embeddings/I.parquet",
+        embedding="data/embeddings/I.parquet",
+        quality="data/quality/embed_image.json",
     log:
         "logs/embed_image.log",
     params:
@@ -59,7 +61,6 @@ rule embed_image:
         arch=config["embeddings"]["image"]["arch"],
         weights=config["embeddings"]["image"]["weights"],
         image_size=config["embeddings"]["image"]["image_size"],
-        batch_size=config["embeddings"]["image"]["batch_size"],
         seed=config["embeddings"]["image"]["seed"],
         cache_dir=config["embeddings"]["cache_dir"],
         device=config["embeddings"]["device"],

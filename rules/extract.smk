@@ -4,10 +4,11 @@
 rule extract_cohort:
     input:
         source_inputs,
-        sql=SQL / "cohort.sql",
-        code=code("extract.py", "sql.py", "sources"),
+        sql=sql("cohort.sql"),
+        code=code("extract_cohort"),
     output:
-        "data/cohort/cohort.parquet",
+        cohort="data/cohort/cohort.parquet",
+        quality="data/quality/extract_cohort.json",
     log:
         "logs/extract_cohort.log",
     params:
@@ -29,11 +30,12 @@ rule extract_structured:
     input:
         source_inputs,
         cohort="data/cohort/cohort.parquet",
-        cohort_sql=SQL / "cohort.sql",
-        sql=SQL / "structured.sql",
-        code=code("extract.py", "sql.py", "sources"),
+        cohort_sql=sql("cohort.sql"),
+        sql=sql("structured.sql"),
+        code=code("extract_structured"),
     output:
-        "data/cohort/structured.parquet",
+        structured="data/cohort/structured.parquet",
+        quality="data/quality/extract_structured.json",
     log:
         "logs/extract_structured.log",
     params:
@@ -54,11 +56,12 @@ rule extract_notes:
     input:
         note_inputs,
         cohort="data/cohort/cohort.parquet",
-        cohort_sql=SQL / "cohort.sql",
-        sql=SQL / "notes_{kind}.sql",
-        code=code("extract.py", "sql.py", "sources"),
+        cohort_sql=sql("cohort.sql"),
+        sql=lambda wildcards: sql(f"notes_{wildcards.kind}.sql"),
+        code=code("extract_notes"),
     output:
-        "data/cohort/notes_{kind}.parquet",
+        notes="data/cohort/notes_{kind}.parquet",
+        quality="data/quality/extract_notes_{kind}.json",
     log:
         "logs/extract_notes_{kind}.log",
     wildcard_constraints:
@@ -80,10 +83,11 @@ rule extract_cxr:
     input:
         cxr_inputs,
         cohort="data/cohort/cohort.parquet",
-        sql=SQL / "cxr.sql",
-        code=code("extract.py", "sql.py", "sources"),
+        sql=sql("cxr.sql"),
+        code=code("extract_cxr"),
     output:
-        "data/cohort/cxr.parquet",
+        cxr="data/cohort/cxr.parquet",
+        quality="data/quality/extract_cxr.json",
     log:
         "logs/extract_cxr.log",
     params:

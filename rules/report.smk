@@ -4,7 +4,7 @@
 rule table1:
     input:
         metrics=metric_files,
-        code=code("tables.py"),
+        code=code("table"),
     output:
         csv=report("results/table1.csv", caption="../workflow/report/table1.rst", category="Tables"),
         md="results/table1.md",
@@ -39,13 +39,14 @@ rule leakage_audit:
         cohort="data/cohort/cohort.parquet",
         discharge="data/cohort/notes_discharge.parquet",
         radiology="data/cohort/notes_radiology.parquet",
-        code=code("audit.py"),
+        code=code("leakage_audit"),
     output:
         report("results/leakage_audit.csv", caption="../workflow/report/leakage_audit.rst", category="Tables"),
     log:
         "logs/leakage_audit.log",
     params:
         window=config["cohort"]["window"],
+        min_cell_count=config["reporting"]["min_cell_count"],
     resources:
         mem_mb=2000,
         runtime=5,

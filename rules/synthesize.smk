@@ -3,7 +3,7 @@
 
 rule synthesize:
     input:
-        code=code("synth"),
+        code=code("synthesize"),
     output:
         manifest=f"{SYNTHETIC_DIR}/manifest.json",
         ground_truth=f"{SYNTHETIC_DIR}/ground_truth.parquet",

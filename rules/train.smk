@@ -5,7 +5,7 @@
 rule split:
     input:
         labels="data/model_input/labels.parquet",
-        code=code("split.py"),
+        code=code("split"),
     output:
         "data/splits/seed{seed}.parquet",
     log:
@@ -28,7 +28,7 @@ rule train:
         delta="data/model_input/delta.npy",
         labels="data/model_input/labels.parquet",
         split="data/splits/seed{seed}.parquet",
-        code=code("training.py", "losses.py", "device.py", "models"),
+        code=code("train"),
     output:
         predictions="results/models/{model}/seed{seed}/predictions.parquet",
         model="results/models/{model}/seed{seed}/model.pt",
@@ -54,7 +54,7 @@ rule rectify:
     input:
         predictions="results/models/{model}/seed{seed}/predictions.parquet",
         labels="data/model_input/labels.parquet",
-        code=code("rectifier.py"),
+        code=code("rectify"),
     output:
         predictions="results/models/{model}/seed{seed}/rectified.parquet",
         fitted="results/models/{model}/seed{seed}/rectifier.json",
@@ -90,7 +90,7 @@ rule evaluate:
         unpack(prediction_variants),
         labels="data/model_input/labels.parquet",
         split="data/splits/seed{seed}.parquet",
-        code=code("evaluate.py", "metrics.py"),
+        code=code("evaluate"),
     output:
         "results/models/{model}/seed{seed}/metrics.csv",
     log:
@@ -111,7 +111,7 @@ rule evaluate_oracle:
         ground_truth=f"{SYNTHETIC_DIR}/ground_truth.parquet",
         labels="data/model_input/labels.parquet",
         split="data/splits/seed{seed}.parquet",
-        code=code("evaluate.py", "metrics.py"),
+        code=code("evaluate_oracle"),
     output:
         "results/oracle/seed{seed}/metrics.csv",
     log:

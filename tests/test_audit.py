@@ -36,3 +36,11 @@ def test_early_window_reaching_a_death_is_flagged_with_its_share():
     assert table.loc["mortality_inhosp", "leaks"]
     assert table.loc["mortality_inhosp", "deceased_share"] == 0.5
     assert not table.loc["readmit_30d", "leaks"]
+
+
+def test_small_cells_blank_the_share_but_not_the_verdict():
+    table = audit(cohort(True), {"T": notes(["Patient expired.", "The patient died", "home", "rehab"])}, "paper",
+                  min_cell_count=10)
+    text_row = table[table["modality"] == "T"].iloc[0]
+    assert text_row["leaks"] and text_row["suppressed"]
+    assert pd.isna(text_row["deceased_share"]) and pd.isna(text_row["survivor_share"])

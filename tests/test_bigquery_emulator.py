@@ -61,12 +61,13 @@ def bigquery_config(synthetic, tmp_path_factory):
 
 def run_extraction(source, out: Path, window: str) -> dict[str, pd.DataFrame]:
     cohort = out / "cohort.parquet"
-    extract.extract_cohort(source, SQL / "cohort.sql", cohort, window, 48, max_patients=120, seed=3)
+    extract.extract_cohort(source, SQL / "cohort.sql", cohort, out / "q_cohort.json", window, 48, max_patients=120, seed=3)
     extract.extract_structured(source, SQL / "cohort.sql", SQL / "structured.sql", cohort,
-                               out / "structured.parquet", window, 48)
+                               out / "structured.parquet", out / "q_s.json", window, 48)
     for kind in ("discharge", "radiology"):
         extract.extract_notes(source, SQL / "cohort.sql", SQL / f"notes_{kind}.sql", cohort,
-                              out / f"notes_{kind}.parquet", window, 48, available=True)
+                              out / f"notes_{kind}.parquet", out / f"q_{kind}.json", kind, window, 48,
+                              available=True)
     return {path.stem: pd.read_parquet(path) for path in sorted(out.glob("*.parquet"))}
 
 

@@ -47,6 +47,21 @@ def test_pattern_outcomes_count_only_defined_labels():
     assert (table["ci_low"] <= table["rate"]).all() and (table["rate"] <= table["ci_high"]).all()
 
 
+def test_pattern_outcomes_suppress_small_cells():
+    n = 40
+    labels = pd.DataFrame({"subject_id": range(n), "pattern_id": [1] * 35 + [3] * 5,
+                           "pattern": ["S"] * 35 + ["S+I"] * 5,
+                           "readmit_30d": [1.0] * 15 + [0.0] * 20 + [1.0] * 5,
+                           "icu_90d": [1.0] * 3 + [0.0] * 32 + [0.0] * 5,
+                           "mortality_inhosp": [0.0] * n})
+    table = pattern_outcomes(labels, min_cell_count=10).set_index(["pattern", "task"])
+    assert not table.loc[("S", "readmit_30d"), "suppressed"] and table.loc[("S", "readmit_30d"), "n_events"] == 15
+    assert table.loc[("S", "icu_90d"), "suppressed"]                 # 3 events
+    assert table.loc[("S", "icu_90d")][["n_events", "rate", "ci_low", "ci_high"]].isna().all()
+    assert table.loc[("S", "mortality_inhosp"), "n_events"] == 0      # zero is not a small cell
+    assert table.loc["S+I"]["suppressed"].all() and table.loc["S+I"]["n_patients"].isna().all()
+
+
 def test_wilson_interval_matches_reference_value():
     low, high = wilson_interval(np.array([10]), np.array([100]))
     assert low[0] == pytest.approx(0.0552, abs=1e-4) and high[0] == pytest.approx(0.1744, abs=1e-4)

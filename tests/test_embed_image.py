@@ -29,7 +29,9 @@ def cxr(tmp_path):
 
 def embed(cxr, cache_dir, **options):
     frame, root = cxr
-    return embed_images(frame, root, image_size=SMALL, batch_size=2, cache_dir=cache_dir, device="cpu", **options)
+    embedded, _ = embed_images(frame, root, image_size=SMALL, batch_size=2, cache_dir=cache_dir, device="cpu",
+                               **options)
+    return embedded
 
 
 def test_random_init_is_deterministic_per_seed(cxr, tmp_path):
@@ -49,7 +51,8 @@ def test_resnet18_gives_512_features_per_subject_mean_pooled(cxr, tmp_path, monk
     assert frame["subject_id"].tolist() == [10, 11, 12]
     assert list(frame.columns) == ["subject_id"] + [f"emb_{i}" for i in range(512)]
     assert (frame.drop(columns="subject_id").dtypes == np.float32).all()
-    [vectors] = per_image
+    [(vectors, failures)] = per_image
+    assert failures == {}
     np.testing.assert_allclose(frame.iloc[1, 1:].to_numpy(dtype=np.float32), vectors[1:3].mean(axis=0), rtol=1e-6)
 
 
@@ -83,7 +86,7 @@ def test_local_state_dict_loads_with_its_own_classifier(cxr, tmp_path):
     trained.fc = torch.nn.Identity()
     frame, root = cxr
     with torch.inference_mode():
-        pixels = image_module.CxrImages([root / frame["path"][0]], SMALL)[0]
+        pixels, _ = image_module.CxrImages([root / frame["path"][0]], SMALL)[0]
         expected = trained.eval()(pixels[None]).numpy()[0]
     np.testing.assert_allclose(from_file.iloc[0, 1:].to_numpy(dtype=np.float32), expected, rtol=1e-5, atol=1e-6)
     assert ImageEncoder("resnet18", str(checkpoint)).encoder_id.startswith("torchvision/resnet18/file-sha256:")
@@ -102,17 +105,33 @@ def test_torchvision_weight_names_resolve_without_download():
         ImageEncoder("resnet18", "NOT_A_WEIGHT")
 
 
-def test_missing_image_file_is_an_error(cxr, tmp_path):
+@pytest.mark.parametrize("damage, reason", [
+    (lambda path: path.unlink(), "file not found"),
+    (lambda path: path.write_bytes(path.read_bytes()[:100]), "undecodable image: OSError"),
+    (lambda path: path.write_bytes(np.random.default_rng(0).bytes(5000)), "undecodable image: UnidentifiedImageError"),
+])
+def test_unreadable_image_is_skipped_and_reported_by_dicom_id(cxr, tmp_path, damage, reason):
     frame, root = cxr
-    (root / frame["path"][0]).unlink()
-    with pytest.raises(FileNotFoundError, match="1 CXR images"):
-        embed(cxr, tmp_path)
+    clean = embed(cxr, tmp_path / "clean")
+    damage(root / frame["path"][1])  # subject 11 keeps its other image
+    damage(root / frame["path"][3])  # subject 12 has no other image
+    embedded, report = embed_images(frame, root, image_size=SMALL, batch_size=2, cache_dir=tmp_path / "cache",
+                                    device="cpu")
+    assert embedded["subject_id"].tolist() == [10, 11]
+    pd.testing.assert_frame_equal(embedded.iloc[:1], clean.iloc[:1])
+    np.testing.assert_allclose(embedded.iloc[1, 1:].to_numpy(dtype=np.float32),
+                               embed((frame.iloc[[2]], root), tmp_path / "c").iloc[0, 1:].to_numpy(dtype=np.float32),
+                               rtol=1e-4, atol=1e-5)  # batch composition moves float32 sums slightly
+    assert [(i["item_id"], i["subject_id"], i["reason"]) for i in report.items] == [("b", 11, reason), ("d", 12, reason)]
+    assert report.n_items == 4 and report.n_bad == 2
+    assert not list((tmp_path / "cache").rglob("*.corrupt"))
 
 
 def test_run_embed_image_with_no_images_writes_empty_table(tmp_path):
     cxr_path, out_path = tmp_path / "cxr.parquet", tmp_path / "I.parquet"
     pd.DataFrame({"subject_id": pd.Series(dtype="int64"), "study_id": pd.Series(dtype="int64"),
                   "dicom_id": pd.Series(dtype="str"), "path": pd.Series(dtype="str")}).to_parquet(cxr_path)
-    run_embed_image(cxr_path, tmp_path, out_path, "resnet18", "random", 224, 8, tmp_path / "cache", "cpu", 0)
+    run_embed_image(cxr_path, tmp_path, out_path, tmp_path / "q.json", "resnet18", "random", 224, 8,
+                    tmp_path / "cache", "cpu", 0)
     frame = pd.read_parquet(out_path)
     assert len(frame) == 0 and frame.shape[1] == 513

@@ -44,14 +44,14 @@ def model_input(tmp_path_factory):
     folders = synthetic_layout(root / "synthetic")
     source = LocalSource(folders["mimiciv"], folders["note"], folders["cxr"])
     cohort = root / "cohort.parquet"
-    extract_cohort(source, SQL / "cohort.sql", cohort, "paper", 48, None, 0)
-    extract_structured(source, SQL / "cohort.sql", SQL / "structured.sql", cohort, root / "structured.parquet", "paper", 48)
+    extract_cohort(source, SQL / "cohort.sql", cohort, root / "q.json", "paper", 48, None, 0)
+    extract_structured(source, SQL / "cohort.sql", SQL / "structured.sql", cohort, root / "structured.parquet", root / "q.json", "paper", 48)
     run_embed_structured(root / "structured.parquet", root / "S.parquet")
     ids = {}
     for kind in ("discharge", "radiology"):
-        extract_notes(source, SQL / "cohort.sql", SQL / f"notes_{kind}.sql", cohort, root / f"{kind}.parquet", "paper", 48, True)
+        extract_notes(source, SQL / "cohort.sql", SQL / f"notes_{kind}.sql", cohort, root / f"{kind}.parquet", root / "q.json", kind, "paper", 48, True)
         ids[kind] = pd.read_parquet(root / f"{kind}.parquet")["subject_id"].unique()
-    extract_cxr(source, SQL / "cxr.sql", cohort, root / "cxr.parquet")
+    extract_cxr(source, SQL / "cxr.sql", cohort, root / "cxr.parquet", root / "q.json")
     random_embedding(root / "I.parquet", pd.read_parquet(root / "cxr.parquet")["subject_id"], 32, 1)
     random_embedding(root / "T.parquet", ids["discharge"], 32, 2)
     random_embedding(root / "R.parquet", ids["radiology"], 32, 3)

@@ -24,7 +24,7 @@ def fixture(tmp_path):
 
 def cohort_for(source, tmp_path, window="paper"):
     out = tmp_path / f"cohort_{window}.parquet"
-    extract_cohort(source, SQL / "cohort.sql", out, window, 48, None, 0)
+    extract_cohort(source, SQL / "cohort.sql", out, tmp_path / "q_cohort.json", window, 48, None, 0)
     return pd.read_parquet(out).set_index("subject_id")
 
 
@@ -59,9 +59,9 @@ def test_early_window_is_capped_at_48_hours_of_icu(fixture):
 def test_structured_features_respect_window_and_labs_without_hadm(fixture, window, heart_rate_max):
     source, tmp = fixture
     cohort_path = tmp / f"cohort_{window}.parquet"
-    extract_cohort(source, SQL / "cohort.sql", cohort_path, window, 48, None, 0)
+    extract_cohort(source, SQL / "cohort.sql", cohort_path, tmp_path / "q_cohort.json", window, 48, None, 0)
     out = tmp / "structured.parquet"
-    extract_structured(source, SQL / "cohort.sql", SQL / "structured.sql", cohort_path, out, window, 48)
+    extract_structured(source, SQL / "cohort.sql", SQL / "structured.sql", cohort_path, out, tmp_path / "q_s.json", window, 48)
     features = pd.read_parquet(out).set_index("subject_id")
     assert features.loc[1, "creatinine_mean"] == pytest.approx(2.0)   # 1.0 with hadm, 3.0 without
     assert features.loc[1, "creatinine_n"] == 2
@@ -75,10 +75,10 @@ def test_structured_features_respect_window_and_labs_without_hadm(fixture, windo
 def test_notes_restricted_to_index_admission_and_window(fixture):
     source, tmp = fixture
     cohort_path = tmp / "cohort.parquet"
-    extract_cohort(source, SQL / "cohort.sql", cohort_path, "paper", 48, None, 0)
+    extract_cohort(source, SQL / "cohort.sql", cohort_path, tmp_path / "q_cohort.json", "paper", 48, None, 0)
     discharge, radiology = tmp / "ds.parquet", tmp / "rr.parquet"
-    extract_notes(source, SQL / "cohort.sql", SQL / "notes_discharge.sql", cohort_path, discharge, "paper", 48, True)
-    extract_notes(source, SQL / "cohort.sql", SQL / "notes_radiology.sql", cohort_path, radiology, "paper", 48, True)
+    extract_notes(source, SQL / "cohort.sql", SQL / "notes_discharge.sql", cohort_path, discharge, tmp_path / "q_discharge.json", "discharge", "paper", 48, True)
+    extract_notes(source, SQL / "cohort.sql", SQL / "notes_radiology.sql", cohort_path, radiology, tmp_path / "q_radiology.json", "radiology", "paper", 48, True)
     assert sorted(pd.read_parquet(discharge)["note_id"]) == ["1-DS-1", "3-DS-1"]
     assert sorted(pd.read_parquet(radiology)["note_id"]) == ["1-RR-1", "1-RR-2"]
 
@@ -86,18 +86,18 @@ def test_notes_restricted_to_index_admission_and_window(fixture):
 def test_early_window_has_no_discharge_summary(fixture):
     source, tmp = fixture
     cohort_path = tmp / "cohort.parquet"
-    extract_cohort(source, SQL / "cohort.sql", cohort_path, "early", 48, None, 0)
+    extract_cohort(source, SQL / "cohort.sql", cohort_path, tmp_path / "q_cohort.json", "early", 48, None, 0)
     out = tmp / "ds.parquet"
-    extract_notes(source, SQL / "cohort.sql", SQL / "notes_discharge.sql", cohort_path, out, "early", 48, True)
+    extract_notes(source, SQL / "cohort.sql", SQL / "notes_discharge.sql", cohort_path, out, tmp_path / "q_discharge.json", "discharge", "early", 48, True)
     assert pd.read_parquet(out).empty
 
 
 def test_cxr_links_latest_frontal_study_inside_window(fixture):
     source, tmp = fixture
     cohort_path = tmp / "cohort.parquet"
-    extract_cohort(source, SQL / "cohort.sql", cohort_path, "paper", 48, None, 0)
+    extract_cohort(source, SQL / "cohort.sql", cohort_path, tmp_path / "q_cohort.json", "paper", 48, None, 0)
     out = tmp / "cxr.parquet"
-    extract_cxr(source, SQL / "cxr.sql", cohort_path, out)
+    extract_cxr(source, SQL / "cxr.sql", cohort_path, out, tmp_path / "q_cxr.json")
     linked = pd.read_parquet(out)
     assert linked["dicom_id"].tolist() == ["d2"]
     assert linked["study_datetime"].iloc[0] == pd.Timestamp("2150-01-05 09:30:00")

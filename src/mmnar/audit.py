@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mmnar import TASKS
@@ -17,41 +18,56 @@ from mmnar.io import atomic_path
 DEATH_WORDS = r"\b(?:expired|died|deceased|passed away|time of death|pronounced dead)\b"
 
 
-def death_word_rates(notes: pd.DataFrame, cohort: pd.DataFrame) -> tuple[float, float]:
-    """Share of deceased and of surviving patients whose notes contain a death word."""
+def share(flags: np.ndarray, min_cell_count: int) -> tuple[float, bool]:
+    """(mean of ``flags``, whether publishing it would reveal 1 to ``min_cell_count - 1`` patients)."""
+    flagged = int(flags.sum())
+    small = any(0 < n < min_cell_count for n in (flagged, len(flags) - flagged))
+    return (flagged / len(flags) if len(flags) else float("nan")), small
+
+
+def death_word_rates(notes: pd.DataFrame, cohort: pd.DataFrame, min_cell_count: int = 1):
+    """Share of deceased and of surviving patients whose notes contain a death word (with small-cell flags)."""
     mentions = notes.assign(death_word=notes["text"].str.contains(DEATH_WORDS, case=False, regex=True))
     per_patient = mentions.groupby("subject_id")["death_word"].any()
     with_notes = cohort[cohort["subject_id"].isin(per_patient.index)]
-    flagged = per_patient.reindex(with_notes["subject_id"]).to_numpy()
+    flagged = per_patient.reindex(with_notes["subject_id"]).to_numpy().astype(bool)
     died = with_notes["mortality_inhosp"].to_numpy() == 1
-    rate = lambda mask: float(flagged[mask].mean()) if mask.any() else float("nan")  # noqa: E731
-    return rate(died), rate(~died)
+    return share(flagged[died], min_cell_count), share(flagged[~died], min_cell_count)
 
 
-def audit(cohort: pd.DataFrame, notes: dict[str, pd.DataFrame], window: str) -> pd.DataFrame:
-    """One row per check; ``deceased_share`` / ``survivor_share`` say how many patients it concerns."""
+def audit(cohort: pd.DataFrame, notes: dict[str, pd.DataFrame], window: str, min_cell_count: int = 1) -> pd.DataFrame:
+    """One row per check; ``deceased_share`` / ``survivor_share`` say how many patients it concerns.
+
+    ``leaks`` is decided on the exact shares; a share that would reveal a small cell is then
+    blanked in the table (``suppressed``), never the verdict.
+    """
     died = cohort["mortality_inhosp"].to_numpy() == 1
     reaches_discharge = (cohort["window_end"] >= cohort["dischtime"]).to_numpy()
-    share = lambda mask: float(reaches_discharge[mask].mean()) if mask.any() else float("nan")  # noqa: E731
     rows = []
+
+    def row(task, modality, check, deceased, survivors, leaks):
+        suppressed = deceased[1] or survivors[1]
+        rows.append({"window": window, "task": task, "modality": modality, "check": check,
+                     "deceased_share": float("nan") if suppressed else deceased[0],
+                     "survivor_share": float("nan") if suppressed else survivors[0],
+                     "leaks": leaks, "suppressed": suppressed})
+
     for task in TASKS:
         # Post-discharge outcomes happen after dischtime; death ends the admission, so a window
         # reaching discharge has reached the death.
         leaks = task == "mortality_inhosp" and bool(reaches_discharge[died].any())
-        rows.append({"window": window, "task": task, "modality": "all", "check": "window reaches discharge",
-                     "deceased_share": share(died), "survivor_share": share(~died), "leaks": leaks})
+        row(task, "all", "window reaches discharge", share(reaches_discharge[died], min_cell_count),
+            share(reaches_discharge[~died], min_cell_count), leaks)
     for modality, frame in notes.items():
-        deceased, survivors = death_word_rates(frame, cohort)
-        leaks = bool(deceased - survivors > 0.2) if pd.notna(deceased) and pd.notna(survivors) else False
-        rows.append({"window": window, "task": "mortality_inhosp", "modality": modality,
-                     "check": "notes mention death", "deceased_share": deceased, "survivor_share": survivors,
-                     "leaks": leaks})
+        deceased, survivors = death_word_rates(frame, cohort, min_cell_count)
+        leaks = bool(deceased[0] - survivors[0] > 0.2) if pd.notna(deceased[0]) and pd.notna(survivors[0]) else False
+        row("mortality_inhosp", modality, "notes mention death", deceased, survivors, leaks)
     return pd.DataFrame(rows)
 
 
-def run_audit(cohort_path: Path, note_paths: dict[str, Path], window: str, out: Path) -> None:
+def run_audit(cohort_path: Path, note_paths: dict[str, Path], window: str, out: Path, min_cell_count: int = 1) -> None:
     cohort = pd.read_parquet(cohort_path)
     notes = {m: pd.read_parquet(p) for m, p in note_paths.items()}
-    table = audit(cohort, notes, window)
+    table = audit(cohort, notes, window, min_cell_count)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)

@@ -64,8 +64,17 @@ def wilson_interval(successes: np.ndarray, n: np.ndarray, z: float = 1.959964) -
     return centre - half, centre + half
 
 
-def pattern_outcomes(labels: pd.DataFrame) -> pd.DataFrame:
-    """Outcome rate per observation pattern and task, with counts and 95 % CI (Figure 1)."""
+def small_cell(counts: pd.Series, min_cell_count: int) -> pd.Series:
+    """Counts from 1 to ``min_cell_count - 1``: too few to publish (PhysioNet small-cell guidance)."""
+    return (counts > 0) & (counts < min_cell_count)
+
+
+def pattern_outcomes(labels: pd.DataFrame, min_cell_count: int = 1) -> pd.DataFrame:
+    """Outcome rate per observation pattern and task, with counts and 95 % CI (Figure 1).
+
+    A row whose patients, events or non-events number 1 to ``min_cell_count - 1`` is ``suppressed``:
+    its counts, rate and interval are blank, since any of them would let a reader recover the count.
+    """
     rows = []
     for (pattern_id, pattern), group in labels.groupby(["pattern_id", "pattern"]):
         for task in TASKS:
@@ -75,6 +84,12 @@ def pattern_outcomes(labels: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     table["rate"] = table["n_events"] / table["n_defined"].where(table["n_defined"] > 0)
     table["ci_low"], table["ci_high"] = wilson_interval(table["n_events"].to_numpy(), table["n_defined"].to_numpy())
+    table["suppressed"] = (small_cell(table["n_patients"], min_cell_count)
+                           | small_cell(table["n_events"], min_cell_count)
+                           | small_cell(table["n_defined"] - table["n_events"], min_cell_count))
+    hidden = ["n_defined", "n_events", "rate", "ci_low", "ci_high"]
+    table[hidden] = table[hidden].astype(float).mask(table["suppressed"])
+    table["n_patients"] = table["n_patients"].astype("Int64").mask(small_cell(table["n_patients"], min_cell_count))
     return table
 
 
@@ -94,8 +109,9 @@ def plot_pattern_outcomes(table: pd.DataFrame, out_png: Path) -> None:
         rate = rows["rate"].to_numpy()
         err = np.vstack([rate - rows["ci_low"].to_numpy(), rows["ci_high"].to_numpy() - rate])
         ax.bar(x + (offset - 1) * width, rate, width, yerr=err, capsize=2, label=task)
-    ax.set_xticks(x, [f"{p}\nn={n}" for p, n in zip(patterns["pattern"], patterns["n_patients"])], fontsize=8)
-    ax.set_ylabel("outcome rate (95 % CI)")
+    counts = [f"n={n}" if pd.notna(n) else "n<min" for n in patterns["n_patients"]]
+    ax.set_xticks(x, [f"{p}\n{n}" for p, n in zip(patterns["pattern"], counts)], fontsize=8)
+    ax.set_ylabel("outcome rate (95 % CI; small cells suppressed)")
     ax.set_title("Outcome rate by observation pattern δ")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -10,6 +10,8 @@ import pandas as pd
 
 from mmnar import TASKS
 from mmnar.io import atomic_path
+from mmnar.quality import QualityReport, add_rejected_rows
+from mmnar.sources.local import TABLE_KIND
 from mmnar.sql import read_sql, with_sampled_cohort
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,38 @@ COHORT_COLUMNS = [
 NOTE_COLUMNS = ["subject_id", "note_id", "charttime", "text"]
 CXR_COLUMNS = ["subject_id", "study_id", "dicom_id", "study_datetime", "path"]
 STATISTICS = ("mean", "min", "max", "n")
+
+
+ICU_BEFORE_ADMISSION_TOLERANCE = pd.Timedelta(hours=24)
+"""How long an ICU stay may begin before its hospital admission is registered (ED boarding: under an
+hour in the MIMIC-IV demo); anything earlier is a damaged time, not a care pathway."""
+
+
+def tables_of(kind: str) -> set[str]:
+    return {table for table, table_kind in TABLE_KIND.items() if table_kind == kind}
+
+
+def inconsistent_times(cohort: pd.DataFrame) -> pd.Series:
+    """Why each index admission's times cannot be right ('' when they can), checked in order.
+
+    An ICU ``outtime`` after ``dischtime`` is common in MIMIC (transfers, deaths, charting lag) and
+    is allowed; a stay that does not overlap its admission at all is not.
+    """
+    times = ["admittime", "dischtime", "intime", "outtime", "window_start", "window_end"]
+    checks = [
+        (cohort[times].isna().any(axis=1), "missing admission or ICU time"),
+        (cohort["dischtime"] < cohort["admittime"], "dischtime before admittime"),
+        (cohort["outtime"] < cohort["intime"], "ICU outtime before intime"),
+        ((cohort["intime"] > cohort["dischtime"]) | (cohort["outtime"] < cohort["admittime"]),
+         "ICU stay outside its admission"),
+        (cohort["intime"] < cohort["admittime"] - ICU_BEFORE_ADMISSION_TOLERANCE,
+         "ICU intime over 24 h before admittime"),
+        (cohort["window_end"] < cohort["window_start"], "window end before window start"),
+    ]
+    reason = pd.Series("", index=cohort.index)
+    for failed, why in reversed(checks):
+        reason = reason.mask(failed.fillna(False).astype(bool), why)
+    return reason
 
 
 def window_params(window: str, early_hours: int) -> dict:
@@ -42,16 +76,27 @@ def sample_patients(cohort: pd.DataFrame, max_patients: int | None, seed: int) -
     return cohort.iloc[keep].reset_index(drop=True)
 
 
-def extract_cohort(source, cohort_sql: Path, out: Path, window: str, early_hours: int,
+def extract_cohort(source, cohort_sql: Path, out: Path, quality_out: Path, window: str, early_hours: int,
                    max_patients: int | None, seed: int) -> pd.DataFrame:
+    """Index admissions with labels. Admissions whose times contradict each other are excluded (and
+    reported), never relabelled: an inverted stay would otherwise flip its own labels."""
     cohort = source.query(read_sql(cohort_sql), window_params(window, early_hours))
-    cohort = sample_patients(cohort, max_patients, seed)[COHORT_COLUMNS]
+    report = QualityReport("extract_cohort", "cohort", n_items=len(cohort))
+    add_rejected_rows(report, source.rejected_rows, tables_of("cohort"), set(cohort["subject_id"]))
+    report.n_items += report.n_bad
+    reason = inconsistent_times(cohort)
+    for row in cohort[reason != ""].itertuples():
+        report.add("index admission", "admissions/icustays", row.hadm_id, row.subject_id, reason[row.Index])
+    if (reason != "").any():
+        log.warning("excluded %d index admissions with inconsistent times", int((reason != "").sum()))
+    cohort = sample_patients(cohort[reason == ""], max_patients, seed)[COHORT_COLUMNS]
     for task in TASKS:
         cohort[task] = cohort[task].astype("float64")
     log.info("cohort: %d patients; label rates %s", len(cohort),
              {t: round(float(cohort[t].mean()), 3) for t in TASKS})
     with atomic_path(out) as tmp:
         cohort.to_parquet(tmp, index=False)
+    report.write(quality_out)
     return cohort
 
 
@@ -91,26 +136,51 @@ def pivot_measurements(long: pd.DataFrame, cohort: pd.DataFrame) -> pd.DataFrame
 
 
 def extract_structured(source, cohort_sql: Path, structured_sql: Path, cohort_path: Path,
-                       out: Path, window: str, early_hours: int) -> None:
+                       out: Path, quality_out: Path, window: str, early_hours: int) -> None:
+    """Aggregated vitals and labs. A row whose value cannot be parsed is skipped and reported; the
+    share counts every skipped row of a cohort patient against the measurements used."""
     cohort = pd.read_parquet(cohort_path)
     long = query_for_cohort(source, structured_sql, cohort_sql, cohort, window, early_hours)
     features = static_features(cohort).merge(pivot_measurements(long, cohort), on="subject_id")
     log.info("structured: %d patients x %d features", len(features), features.shape[1] - 1)
+    report = QualityReport("extract_structured", "S", n_items=int(long["n"].sum()))
+    report.n_items += add_rejected_rows(report, source.rejected_rows, tables_of("S"), set(cohort["subject_id"]))
     with atomic_path(out) as tmp:
         features.to_parquet(tmp, index=False)
+    report.write(quality_out)
 
 
-def extract_notes(source, cohort_sql: Path, notes_sql: Path, cohort_path: Path, out: Path,
-                  window: str, early_hours: int, available: bool) -> None:
-    """Notes inside the window; an empty table when no note folder or dataset is configured."""
+def blank_text(text: pd.Series) -> pd.Series:
+    """Missing, empty or whitespace-only text: such a note is not an observation of the modality."""
+    return text.isna() | text.astype("string").str.strip().eq("").fillna(True)
+
+
+def extract_notes(source, cohort_sql: Path, notes_sql: Path, cohort_path: Path, out: Path, quality_out: Path,
+                  kind: str, window: str, early_hours: int, available: bool) -> None:
+    """Notes inside the window; an empty table when no note folder or dataset is configured.
+
+    Decoding policy: a note whose bytes are not valid UTF-8 (or whose row cannot be parsed) is
+    skipped whole and reported by ``note_id``, never repaired with replacement characters: a
+    damaged download is not a note the clinician wrote. Blank notes are dropped and reported too.
+    """
     cohort = pd.read_parquet(cohort_path)
+    modality = {"discharge": "T", "radiology": "R"}[kind]
+    report = QualityReport(f"extract_notes_{kind}", modality)
     if available:
         notes = query_for_cohort(source, notes_sql, cohort_sql, cohort, window, early_hours)[NOTE_COLUMNS]
+        report.n_items += add_rejected_rows(report, source.rejected_rows, {kind}, set(cohort["subject_id"]))
     else:
         notes = pd.DataFrame({c: pd.Series(dtype="object") for c in NOTE_COLUMNS})
-    log.info("%s: %d notes for %d patients", Path(out).stem, len(notes), notes["subject_id"].nunique())
+    report.n_items += len(notes)
+    blank = blank_text(notes["text"]).to_numpy(dtype=bool)
+    for row in notes[blank].itertuples():
+        report.add(f"{kind} note", kind, row.note_id, row.subject_id, "blank text")
+    notes = notes[~blank].reset_index(drop=True)
+    log.info("%s: %d notes for %d patients (%d blank dropped)", Path(out).stem, len(notes),
+             notes["subject_id"].nunique(), int(blank.sum()))
     with atomic_path(out) as tmp:
         notes.to_parquet(tmp, index=False)
+    report.write(quality_out)
 
 
 def cxr_image_path(subject_id: int, study_id: int, dicom_id: str) -> str:
@@ -119,16 +189,23 @@ def cxr_image_path(subject_id: int, study_id: int, dicom_id: str) -> str:
     return f"files/p{subject[:2]}/p{subject}/s{int(study_id)}/{dicom_id}.jpg"
 
 
-def extract_cxr(cxr_source, cxr_sql: Path, cohort_path: Path, out: Path) -> None:
-    """Latest frontal study per stay inside the window; empty when no CXR folder is configured."""
+def extract_cxr(cxr_source, cxr_sql: Path, cohort_path: Path, out: Path, quality_out: Path) -> None:
+    """Latest frontal study per stay inside the window; empty when no CXR folder is configured.
+
+    Damaged metadata rows are reported here; the images themselves are checked when embedded.
+    """
     cohort = pd.read_parquet(cohort_path)
+    report = QualityReport("extract_cxr", "I")
     if cxr_source is None:
         linked = pd.DataFrame({c: pd.Series(dtype="object") for c in CXR_COLUMNS})
     else:
         linked = cxr_source.query(read_sql(cxr_sql), frames={"cohort": cohort})
+        report.n_items += add_rejected_rows(report, cxr_source.rejected_rows, tables_of("I"),
+                                            set(cohort["subject_id"]))
         linked["path"] = [cxr_image_path(s, st, d) for s, st, d in
                           zip(linked["subject_id"], linked["study_id"], linked["dicom_id"])]
         linked = linked[CXR_COLUMNS]
     log.info("cxr: %d patients with a frontal study in the window", len(linked))
     with atomic_path(out) as tmp:
         linked.to_parquet(tmp, index=False)
+    report.write(quality_out)

@@ -4,4 +4,5 @@ from mmnar.logs import to_file
 from mmnar.sources import cxr_source
 
 to_file(snakemake.log[0])
-extract_cxr(cxr_source(snakemake.config), snakemake.input.sql, snakemake.input.cohort, snakemake.output[0])
+o = snakemake.output
+extract_cxr(cxr_source(snakemake.config), snakemake.input.sql, snakemake.input.cohort, o.cxr, o.quality)

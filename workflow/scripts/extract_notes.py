@@ -4,6 +4,6 @@ from mmnar.logs import to_file
 from mmnar.sources import notes_available, open_source
 
 to_file(snakemake.log[0])
-i, p = snakemake.input, snakemake.params
-extract_notes(open_source(snakemake.config), i.cohort_sql, i.sql, i.cohort, snakemake.output[0],
-              p.window, p.early_hours, available=notes_available(snakemake.config))
+i, o, p = snakemake.input, snakemake.output, snakemake.params
+extract_notes(open_source(snakemake.config), i.cohort_sql, i.sql, i.cohort, o.notes, o.quality,
+              snakemake.wildcards.kind, p.window, p.early_hours, available=notes_available(snakemake.config))

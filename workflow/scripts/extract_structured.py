@@ -4,6 +4,6 @@ from mmnar.logs import to_file
 from mmnar.sources import open_source
 
 to_file(snakemake.log[0])
-i, p = snakemake.input, snakemake.params
-extract_structured(open_source(snakemake.config), i.cohort_sql, i.sql, i.cohort, snakemake.output[0],
+i, o, p = snakemake.input, snakemake.output, snakemake.params
+extract_structured(open_source(snakemake.config), i.cohort_sql, i.sql, i.cohort, o.structured, o.quality,
                    p.window, p.early_hours)

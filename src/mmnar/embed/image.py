@@ -24,6 +24,7 @@ from tqdm import tqdm
 from mmnar.device import choose_device
 from mmnar.embed.cache import EmbeddingCache, sha256_file
 from mmnar.embed.frame import empty_embedding_frame, mean_by_subject, write_embedding_frame
+from mmnar.quality import QualityReport
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,12 @@ def cxr_transform(image_size: int) -> transforms.Compose:
 
 
 class CxrImages(Dataset):
+    """Decoded, transformed images; an item that cannot be decoded yields zeros and the reason.
+
+    A MIMIC-CXR-JPG download of 377k files has damaged ones (truncated transfers, zero-filled
+    blocks); one of them must cost its own image, not the run.
+    """
+
     def __init__(self, paths: list[Path], image_size: int):
         self.paths = paths
         self.image_size = image_size
@@ -146,23 +153,33 @@ class CxrImages(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        with Image.open(self.paths[index]) as image:
-            # JPEG draft mode decodes at a reduced DCT scale (never below the target size): full-size
-            # MIMIC-CXR files are ~3000 px, so this is several times faster than decoding then shrinking.
-            image.draft("L", (self.image_size, self.image_size))
-            return self.transform(image.convert("L"))
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
+        try:
+            with Image.open(self.paths[index]) as image:
+                # JPEG draft mode decodes at a reduced DCT scale (never below the target size): full-size
+                # MIMIC-CXR files are ~3000 px, so this is several times faster than decoding then shrinking.
+                image.draft("L", (self.image_size, self.image_size))
+                return self.transform(image.convert("L")), ""
+        except (OSError, ValueError, SyntaxError) as error:  # PIL's decode failures (UnidentifiedImageError is an OSError)
+            return torch.zeros(3, self.image_size, self.image_size), f"undecodable image: {type(error).__name__}"
 
 
 def encode_images(
     encoder: ImageEncoder, paths: list[Path], image_size: int, batch_size: int, num_workers: int = 0
-) -> np.ndarray:
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Feature rows for ``paths`` (NaN for an image that could not be decoded) and the reasons by position."""
     loader = DataLoader(CxrImages(paths, image_size), batch_size=batch_size, num_workers=num_workers)
-    features = []
+    features, failures, done = [], {}, 0
     with torch.inference_mode():
-        for batch in tqdm(loader, unit="batch", desc="embed image", mininterval=5):
-            features.append(encoder.model(batch.to(encoder.device)).flatten(1).float().cpu().numpy())
-    return np.concatenate(features)
+        for batch, reasons in tqdm(loader, unit="batch", desc="embed image", mininterval=5):
+            vectors = encoder.model(batch.to(encoder.device)).flatten(1).float().cpu().numpy()
+            for offset, reason in enumerate(reasons):
+                if reason:
+                    failures[done + offset] = reason
+                    vectors[offset] = np.nan
+            features.append(vectors)
+            done += len(vectors)
+    return np.concatenate(features), failures
 
 
 def embed_images(
@@ -176,31 +193,51 @@ def embed_images(
     device: str = "auto",
     seed: int = 0,
     num_workers: int = 0,
-) -> pd.DataFrame:
-    """One row per subject: image features, mean-pooled when a subject has several images.
+    shard_size: int = 2048,
+) -> tuple[pd.DataFrame, QualityReport]:
+    """One row per subject: image features, mean-pooled over the subject's readable images.
 
     Images are identified by the sha256 of their file bytes, so only files not yet in ``cache_dir``
-    under this (model, weights, preprocessing) are decoded and encoded.
+    under this (model, weights, preprocessing) are decoded and encoded. A missing or undecodable
+    file is left out and reported; a subject with no readable image has no row (its I bit is 0).
     """
     encoder = ImageEncoder(arch, weights, seed, device)
+    report = QualityReport("embed_image", "I", n_items=len(cxr))
     if cxr.empty:
-        return empty_embedding_frame(encoder.dim)
+        return empty_embedding_frame(encoder.dim), report
     paths = [Path(cxr_root) / relative for relative in cxr["path"]]
-    absent = [str(path) for path in paths if not path.is_file()]
-    if absent:
-        raise FileNotFoundError(f"{len(absent)} CXR images listed in the cohort are missing, e.g. {absent[:3]}")
+    present = np.array([path.is_file() for path in paths])
+    readable = np.flatnonzero(present)
+    hashes = [sha256_file(paths[i]) for i in readable]
+    failed_hashes: dict[str, str] = {}
     cache = EmbeddingCache(cache_dir, encoder.encoder_id, f"{IMAGE_PREP_VERSION}-{image_size}px")
-    vectors, _ = cache.get_or_compute(
-        [sha256_file(path) for path in paths],
-        lambda positions: encode_images(encoder, [paths[i] for i in positions], image_size, batch_size, num_workers),
-    )
-    return mean_by_subject(cxr["subject_id"].to_numpy(), vectors)
+
+    def compute(positions: list[int]) -> np.ndarray:
+        vectors, failed = encode_images(encoder, [paths[readable[i]] for i in positions], image_size, batch_size,
+                                        num_workers)
+        failed_hashes.update({hashes[positions[i]]: reason for i, reason in failed.items()})
+        return vectors
+
+    vectors, _ = cache.get_or_compute(hashes, compute, shard_size=shard_size)
+    reasons = {position: "file not found" for position in np.flatnonzero(~present)}
+    reasons |= {readable[i]: failed_hashes.get(h, "undecodable image") for i, h in enumerate(hashes)
+                if np.isnan(vectors[i]).any()}
+    for position, reason in sorted(reasons.items()):
+        row = cxr.iloc[position]
+        report.add("chest X-ray", row["path"], row["dicom_id"], row["subject_id"], reason)
+        log.warning("skipped image %s (%s)", row["path"], reason)
+    ok = ~np.isnan(vectors).any(axis=1) if len(vectors) else np.zeros(0, dtype=bool)
+    subjects = cxr["subject_id"].to_numpy()[readable][ok]
+    if not ok.any():
+        return empty_embedding_frame(encoder.dim), report
+    return mean_by_subject(subjects, vectors[ok]), report
 
 
 def run_embed_image(
     cxr_path: str | os.PathLike,
     cxr_root: str | os.PathLike,
     out_path: str | os.PathLike,
+    quality_path: str | os.PathLike,
     arch: str,
     weights: str,
     image_size: int,
@@ -209,9 +246,12 @@ def run_embed_image(
     device: str,
     seed: int,
     num_workers: int = 0,
+    shard_size: int = 2048,
 ) -> None:
     """Stage ``embed_image``: ``cxr.parquet`` (paths relative to ``cxr_root``) → embedding parquet."""
     cxr = pd.read_parquet(cxr_path, columns=["subject_id", "study_id", "dicom_id", "path"])
-    frame = embed_images(cxr, cxr_root, arch, weights, image_size, batch_size, cache_dir, device, seed, num_workers)
+    frame, report = embed_images(cxr, cxr_root, arch, weights, image_size, batch_size, cache_dir, device, seed,
+                                 num_workers, shard_size)
     log.info("embedded CXRs of %d patients (%d-d) from %s", len(frame), frame.shape[1] - 1, cxr_path)
     write_embedding_frame(frame, out_path)
+    report.write(quality_path)

@@ -182,6 +182,7 @@ def embed_notes(
     batch_size: int = 32,
     cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
     device: str = "auto",
+    shard_size: int = 2048,
 ) -> pd.DataFrame:
     """One row per patient with at least one note: the mean of their note vectors (float32).
 
@@ -200,6 +201,7 @@ def embed_notes(
     note_vectors, _ = cache.get_or_compute(
         [sha256_bytes(text.encode("utf-8")) for text in texts],
         lambda positions: text_encoder.embed_texts([texts[i] for i in positions], batch_size),
+        shard_size=shard_size,
     )
     return mean_by_subject(notes["subject_id"].to_numpy(), note_vectors)
 
@@ -212,9 +214,10 @@ def run_embed_text(
     batch_size: int,
     cache_dir: str | os.PathLike,
     device: str,
+    shard_size: int = 2048,
 ) -> None:
     """Stage ``embed_text``: notes parquet (``subject_id, note_id, charttime, text``) → embedding parquet."""
     notes = pd.read_parquet(notes_path, columns=["subject_id", "note_id", "charttime", "text"])
-    frame = embed_notes(notes, encoder, max_tokens, batch_size, cache_dir, device)
+    frame = embed_notes(notes, encoder, max_tokens, batch_size, cache_dir, device, shard_size)
     log.info("embedded notes of %d patients (%d-d) from %s", len(frame), frame.shape[1] - 1, notes_path)
     write_embedding_frame(frame, out_path)

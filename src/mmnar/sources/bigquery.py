@@ -155,11 +155,15 @@ def check_scan_size(bytes_processed: int | None, limit: int) -> None:
 
 
 class BigQuerySource:
-    """``query(bigquery_sql, params) -> DataFrame`` against BigQuery, like ``LocalSource``."""
+    """``query(bigquery_sql, params) -> DataFrame`` against BigQuery, like ``LocalSource``.
+
+    Tables in BigQuery are typed, so no row is ever skipped as unparseable: ``rejected_rows`` stays empty.
+    """
 
     def __init__(self, settings: BigQuerySettings, client=None):
         self.settings = settings
         self._client = client
+        self.rejected_rows: list = []
 
     @classmethod
     def from_config(cls, config: dict) -> BigQuerySource:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import logging
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -34,9 +38,76 @@ class MissingSourceError(FileNotFoundError):
     """A configured folder lacks a file the query needs."""
 
 
-def _csv_header(path: Path) -> list[str]:
-    with gzip.open(path, "rt") as handle:
-        return handle.readline().rstrip("\n").split(",")
+class SourceReadError(RuntimeError):
+    """A source file could not be read; the message names the file and line, never the row's content."""
+
+
+TABLE_KIND = {
+    "admissions": "cohort", "patients": "cohort", "icustays": "cohort",
+    "labevents": "S", "chartevents": "S", "discharge": "T", "radiology": "R", "metadata": "I",
+}
+"""Which modality (or the cohort) a damaged row of each table takes away from."""
+
+ITEM_ID_COLUMNS = {
+    "admissions": ("hadm_id",), "patients": ("subject_id",), "icustays": ("stay_id",),
+    "labevents": ("labevent_id",), "chartevents": ("stay_id", "itemid", "charttime"),
+    "discharge": ("note_id",), "radiology": ("note_id",), "metadata": ("dicom_id",),
+}
+"""The stable id a damaged row is reported by (MIMIC's own keys; chartevents has none, so a triple)."""
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_.:\- ]{1,40}$")
+_SQL_ERRORS = (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException)
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row DuckDB could not parse and skipped, identified by file, line and MIMIC id only."""
+
+    table: str
+    source_file: str
+    line: int
+    item_id: str
+    subject_id: int | None
+    reason: str
+
+
+def csv_header(path: Path) -> list[str]:
+    """Column names of a gzipped CSV; undecodable bytes cannot stop a read of the header."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            first = handle.readline()
+    except (OSError, EOFError) as error:
+        raise SourceReadError(f"{path}: not a readable gzip file ({type(error).__name__})") from None
+    return first.decode("utf-8", errors="replace").rstrip("\r\n").split(",")
+
+
+def _row_ids(csv_line: str, header: list[str], table: str, line: int) -> tuple[str, int | None]:
+    """(item id, subject id) parsed from the id columns of a rejected line; the rest is never kept."""
+    try:
+        fields = next(csv.reader(io.StringIO(csv_line)), [])
+    except csv.Error:
+        fields = []
+    value = dict(zip(header, fields)).get
+    parts = [value(column) or "" for column in ITEM_ID_COLUMNS.get(table, ())]
+    item_id = "/".join(parts) if parts and all(_SAFE_ID.match(p) for p in parts) else f"line {line}"
+    subject = value("subject_id") or ""
+    return item_id, int(subject) if subject.isdigit() else None
+
+
+def source_error(error: duckdb.Error, files: list[Path]) -> SourceReadError:
+    """A DuckDB error reduced to what can be shown anywhere: the file, the line, the kind of problem.
+
+    DuckDB quotes the offending CSV row (a whole note, with ids and dates) in its messages; under
+    the PhysioNet DUA that must not reach a console or a log, so nothing of the message is kept
+    but the line number and the file name.
+    """
+    message = str(error)
+    line = re.search(r"Line: (\d+)", message)
+    named = [str(f) for f in files if f.name in message] or [str(f) for f in files]
+    where = named[0] if len(named) == 1 else f"one of {', '.join(named)}"
+    at_line = f" at line {line.group(1)}" if line else ""
+    return SourceReadError(f"{where}: unreadable{at_line} ({type(error).__name__}); "
+                           "the row's content is not shown (PhysioNet DUA)")
 
 
 class LocalSource:
@@ -44,6 +115,10 @@ class LocalSource:
 
     ``mimiciv`` holds ``hosp/`` and ``icu/``; ``note`` holds ``note/`` (optional); ``cxr`` holds the
     MIMIC-CXR-JPG metadata CSV and ``files/`` (optional).
+
+    A row that cannot be parsed (invalid UTF-8, a non-numeric number, a bad timestamp, a wrong
+    field count) is skipped by DuckDB's ``ignore_errors`` and recorded in ``rejected_rows`` by file,
+    line and id, so one damaged row never stops a run of millions and never passes unseen.
     """
 
     def __init__(self, mimiciv: str | Path, note: str | Path | None = None,
@@ -55,6 +130,7 @@ class LocalSource:
             "cxr": Path(cxr) if cxr else None,
         }
         self.threads = threads
+        self.rejected_rows: list[RejectedRow] = []
 
     def has(self, dataset: str) -> bool:
         return self.folders.get(dataset) is not None
@@ -69,38 +145,74 @@ class LocalSource:
             raise MissingSourceError(f"{path} not found (expected PhysioNet layout)")
         return path
 
-    def _register(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
-        """Create a view for each canonical table the statement reads, and nothing more."""
+    def _register(self, con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, tuple[str, list[str]]]:
+        """Create a view for each canonical table the statement reads, and nothing more.
+
+        Returns file path → (table, header) for the files behind the views.
+        """
         tree = parse_bigquery(sql)
+        files = {}
         for dataset in sorted(referenced_datasets(sql)):
             schema = CANONICAL_DATASETS[dataset]
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             tables = {t.name for t in tree.find_all(exp.Table) if t.db == schema}
             for table in sorted(tables):
                 path = self.table_file(dataset, table)
-                types = {c: COLUMN_TYPES[c] for c in _csv_header(path) if c in COLUMN_TYPES}
+                header = csv_header(path)
+                types = {c: COLUMN_TYPES[c] for c in header if c in COLUMN_TYPES}
                 type_sql = ", ".join(f"'{c}': '{t}'" for c, t in types.items())
                 con.execute(
                     f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS SELECT * FROM read_csv('
-                    f"'{path.as_posix()}', header = true, types = {{{type_sql}}})"
+                    f"'{path.as_posix()}', header = true, delim = ',', quote = '\"', escape = '\"', "
+                    f"types = {{{type_sql}}}, ignore_errors = true, store_rejects = true)"
                 )
+                files[path.as_posix()] = (table, header)
+        return files
+
+    def _collect_rejects(self, con: duckdb.DuckDBPyConnection, files: dict[str, tuple[str, list[str]]]) -> None:
+        """Record the rows the last statement skipped (each once, however often a view was scanned)."""
+        try:
+            rejects = con.execute(
+                "SELECT DISTINCT s.file_path, e.line, e.column_name, e.error_type, e.csv_line "
+                "FROM reject_errors AS e JOIN reject_scans AS s USING (scan_id, file_id) "
+                "ORDER BY s.file_path, e.line"
+            ).fetchall()
+        except duckdb.CatalogException:  # no CSV was scanned
+            return
+        seen = {(r.source_file, r.line) for r in self.rejected_rows}
+        for file_path, line, column, error_type, csv_line in rejects:
+            if (file_path, int(line)) in seen or file_path not in files:
+                continue
+            seen.add((file_path, int(line)))
+            table, header = files[file_path]
+            item_id, subject_id = _row_ids(csv_line or "", header, table, int(line))
+            reason = f"{str(error_type).lower()} in column {column}" if column else str(error_type).lower()
+            self.rejected_rows.append(RejectedRow(table, file_path, int(line), item_id, subject_id, reason))
+            log.warning("skipped unreadable row: %s line %d (%s, %s)", file_path, line, item_id, reason)
 
     def query(self, sql: str, params: dict | None = None,
               frames: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
         """Run one BigQuery-dialect statement; ``@name`` parameters come from ``params``.
 
         ``frames`` registers in-memory tables under plain names (the sampled ``cohort`` for CXR
-        linkage, whose metadata exists only locally).
+        linkage, whose metadata exists only locally). Skipped rows land in ``rejected_rows``.
         """
         con = duckdb.connect()
+        files: dict[str, tuple[str, list[str]]] = {}
         try:
             if self.threads:
                 con.execute(f"SET threads = {int(self.threads)}")
             for name, frame in (frames or {}).items():
                 con.register(name, frame)
-            self._register(con, sql)
+            files = self._register(con, sql)
             translated = to_duckdb(sql)
             log.debug("DuckDB SQL:\n%s", translated)
-            return con.execute(translated, params or {}).df()
+            result = con.execute(translated, params or {}).df()
+            self._collect_rejects(con, files)
+            return result
+        except _SQL_ERRORS:
+            raise  # about the SQL text, never about data
+        except duckdb.Error as error:
+            raise source_error(error, [Path(f) for f in files]) from None
         finally:
             con.close()

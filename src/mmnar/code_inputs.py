@@ -1,0 +1,71 @@
+"""The package modules a workflow script really runs: the static import closure inside ``mmnar``.
+
+Rules declare these files as inputs, so editing a module reruns exactly the stages that import it
+(directly, through another module, or lazily inside a function) and nothing else. Computing the
+list from the imports, instead of writing it by hand in each rule, keeps the two from drifting.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = "mmnar"
+
+
+def module_file(package_root: Path, module: str) -> Path | None:
+    """File of a dotted ``mmnar`` module (``mmnar.embed.text`` → ``embed/text.py``), or None."""
+    parts = module.split(".")[1:]
+    base = package_root.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _module_name(package_root: Path, path: Path) -> str:
+    parts = list(path.relative_to(package_root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join([PACKAGE, *parts])
+
+
+def _imported_modules(path: Path, own_module: str | None) -> set[str]:
+    """Dotted names a file may import, anywhere in it (top level or inside functions)."""
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if own_module is None:
+                    continue
+                anchor = own_module.split(".")
+                anchor = anchor[: len(anchor) - node.level + (1 if is_package else 0)]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            found.add(base)
+            # ``from mmnar.embed import cache`` imports the submodule when there is one.
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in found if name == PACKAGE or name.startswith(PACKAGE + ".")}
+
+
+def import_closure(script: str | Path, package_root: str | Path) -> list[Path]:
+    """Every ``mmnar`` module file ``script`` runs, parents' ``__init__.py`` included, sorted."""
+    package_root = Path(package_root)
+    pending = [(Path(script), None)]
+    seen: set[Path] = set()
+    while pending:
+        path, own_module = pending.pop()
+        for name in _imported_modules(path, own_module):
+            parts = name.split(".")
+            # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
+            for depth in range(1, len(parts) + 1):
+                prefix = ".".join(parts[:depth])
+                target = module_file(package_root, prefix)
+                if target is not None and target not in seen:
+                    seen.add(target)
+                    pending.append((target, _module_name(package_root, target)))
+    return sorted(seen)
