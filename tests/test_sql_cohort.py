@@ -59,9 +59,9 @@ def test_early_window_is_capped_at_48_hours_of_icu(fixture):
 def test_structured_features_respect_window_and_labs_without_hadm(fixture, window, heart_rate_max):
     source, tmp = fixture
     cohort_path = tmp / f"cohort_{window}.parquet"
-    extract_cohort(source, SQL / "cohort.sql", cohort_path, tmp_path / "q_cohort.json", window, 48, None, 0)
+    extract_cohort(source, SQL / "cohort.sql", cohort_path, tmp / "q_cohort.json", window, 48, None, 0)
     out = tmp / "structured.parquet"
-    extract_structured(source, SQL / "cohort.sql", SQL / "structured.sql", cohort_path, out, tmp_path / "q_s.json", window, 48)
+    extract_structured(source, SQL / "cohort.sql", SQL / "structured.sql", cohort_path, out, tmp / "q_s.json", window, 48)
     features = pd.read_parquet(out).set_index("subject_id")
     assert features.loc[1, "creatinine_mean"] == pytest.approx(2.0)   # 1.0 with hadm, 3.0 without
     assert features.loc[1, "creatinine_n"] == 2
@@ -75,10 +75,10 @@ def test_structured_features_respect_window_and_labs_without_hadm(fixture, windo
 def test_notes_restricted_to_index_admission_and_window(fixture):
     source, tmp = fixture
     cohort_path = tmp / "cohort.parquet"
-    extract_cohort(source, SQL / "cohort.sql", cohort_path, tmp_path / "q_cohort.json", "paper", 48, None, 0)
+    extract_cohort(source, SQL / "cohort.sql", cohort_path, tmp / "q_cohort.json", "paper", 48, None, 0)
     discharge, radiology = tmp / "ds.parquet", tmp / "rr.parquet"
-    extract_notes(source, SQL / "cohort.sql", SQL / "notes_discharge.sql", cohort_path, discharge, tmp_path / "q_discharge.json", "discharge", "paper", 48, True)
-    extract_notes(source, SQL / "cohort.sql", SQL / "notes_radiology.sql", cohort_path, radiology, tmp_path / "q_radiology.json", "radiology", "paper", 48, True)
+    extract_notes(source, SQL / "cohort.sql", SQL / "notes_discharge.sql", cohort_path, discharge, tmp / "q_discharge.json", "discharge", "paper", 48, True)
+    extract_notes(source, SQL / "cohort.sql", SQL / "notes_radiology.sql", cohort_path, radiology, tmp / "q_radiology.json", "radiology", "paper", 48, True)
     assert sorted(pd.read_parquet(discharge)["note_id"]) == ["1-DS-1", "3-DS-1"]
     assert sorted(pd.read_parquet(radiology)["note_id"]) == ["1-RR-1", "1-RR-2"]
 
@@ -86,18 +86,18 @@ def test_notes_restricted_to_index_admission_and_window(fixture):
 def test_early_window_has_no_discharge_summary(fixture):
     source, tmp = fixture
     cohort_path = tmp / "cohort.parquet"
-    extract_cohort(source, SQL / "cohort.sql", cohort_path, tmp_path / "q_cohort.json", "early", 48, None, 0)
+    extract_cohort(source, SQL / "cohort.sql", cohort_path, tmp / "q_cohort.json", "early", 48, None, 0)
     out = tmp / "ds.parquet"
-    extract_notes(source, SQL / "cohort.sql", SQL / "notes_discharge.sql", cohort_path, out, tmp_path / "q_discharge.json", "discharge", "early", 48, True)
+    extract_notes(source, SQL / "cohort.sql", SQL / "notes_discharge.sql", cohort_path, out, tmp / "q_discharge.json", "discharge", "early", 48, True)
     assert pd.read_parquet(out).empty
 
 
 def test_cxr_links_latest_frontal_study_inside_window(fixture):
     source, tmp = fixture
     cohort_path = tmp / "cohort.parquet"
-    extract_cohort(source, SQL / "cohort.sql", cohort_path, tmp_path / "q_cohort.json", "paper", 48, None, 0)
+    extract_cohort(source, SQL / "cohort.sql", cohort_path, tmp / "q_cohort.json", "paper", 48, None, 0)
     out = tmp / "cxr.parquet"
-    extract_cxr(source, SQL / "cxr.sql", cohort_path, out, tmp_path / "q_cxr.json")
+    extract_cxr(source, SQL / "cxr.sql", cohort_path, out, tmp / "q_cxr.json")
     linked = pd.read_parquet(out)
     assert linked["dicom_id"].tolist() == ["d2"]
     assert linked["study_datetime"].iloc[0] == pd.Timestamp("2150-01-05 09:30:00")
@@ -128,3 +128,22 @@ def test_table_names_are_canonical_and_retargetable():
     moved = retarget_datasets(sql, {"hosp": "my-proj.hosp_copy"})
     assert "my-proj.hosp_copy.admissions" in moved.replace("`", "")
     assert "physionet-data" not in to_duckdb(sql)
+
+
+def test_inconsistent_times_are_named_and_mimic_lags_are_allowed():
+    from mmnar.extract import inconsistent_times
+
+    t = pd.Timestamp
+    base = dict(admittime=t("2150-01-01 10:00"), dischtime=t("2150-01-10"), intime=t("2150-01-01 09:30"),
+                outtime=t("2150-01-10 20:00"), window_start=t("2150-01-01 10:00"), window_end=t("2150-01-10"))
+    cases = [
+        ({}, ""),                                                                   # ED lag and late outtime
+        ({"dischtime": t("2149-12-30")}, "dischtime before admittime"),
+        ({"outtime": t("2150-01-01 08:00")}, "ICU outtime before intime"),
+        ({"intime": t("2150-03-01"), "outtime": t("2150-03-02")}, "ICU stay outside its admission"),
+        ({"intime": t("2149-12-25")}, "ICU intime over 24 h before admittime"),
+        ({"window_end": t("2149-12-31")}, "window end before window start"),
+        ({"intime": pd.NaT}, "missing admission or ICU time"),
+    ]
+    frame = pd.DataFrame([base | change for change, _ in cases])
+    assert inconsistent_times(frame).tolist() == [reason for _, reason in cases]

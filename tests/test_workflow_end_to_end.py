@@ -86,3 +86,45 @@ def test_missing_local_folder_fails_before_any_job(tmp_path):
     result = snakemake(tmp_path, "--cores", "1", TARGET, configs=(TINY_CONFIG, bad), check=False)
     assert result.returncode != 0
     assert "local.mimiciv" in result.stdout + result.stderr
+
+
+def test_performance_only_settings_rerun_nothing(finished_run, tmp_path):
+    changed = write_config(tmp_path / "speed.yaml", {"embeddings": {
+        "shard_size": 7, "text": {"batch_size": 3}, "image": {"batch_size": 5}}})
+    assert planned_jobs(finished_run, TARGET, configs=(TINY_CONFIG, changed)) == {}
+
+
+def test_a_finished_clone_copied_elsewhere_has_nothing_to_do(tmp_path):
+    """Users run in their clone (outputs under it) and move or copy it; package code is declared
+    relative to the working directory, so the copy's inputs are the same files."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    clone = tmp_path / "clone"
+    for name in tracked.split():
+        if (REPO / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, clone / name)
+    target = "results/figure1_pattern_outcomes.csv"
+
+    def run(folder, *args):
+        return snakemake_in(folder, target, *args)
+
+    run(clone, "--cores", "2")
+    copied = tmp_path / "moved"
+    shutil.copytree(clone, copied, symlinks=True)   # copy2: modification times travel too
+    assert "Nothing to be done" in run(copied, "-n").stdout
+
+
+def snakemake_in(folder: Path, *args: str):
+    """Run a clone's own Snakefile in that clone, as a user does after `cd clone`."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "snakemake", "-s", str(folder / "Snakefile"), "-d", str(folder), *args,
+               "--configfile", str(folder / "tests/configs/tiny.yaml")]
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=folder)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result

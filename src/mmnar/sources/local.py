@@ -55,7 +55,13 @@ ITEM_ID_COLUMNS = {
 }
 """The stable id a damaged row is reported by (MIMIC's own keys; chartevents has none, so a triple)."""
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_.:\- ]{1,40}$")
+ID_PATTERNS = {
+    "note_id": re.compile(r"^\d+-[A-Z]{2,3}-\d+$"),
+    "dicom_id": re.compile(r"^[0-9A-Fa-f]{4,}(-[0-9A-Fa-f]+)*$"),
+    "charttime": re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?$"),
+}
+"""What a MIMIC id looks like; numeric ids are digits. A field of a mangled row that does not look
+like an id is never reported (it may be a fragment of a note)."""
 _SQL_ERRORS = (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException)
 
 
@@ -88,10 +94,12 @@ def _row_ids(csv_line: str, header: list[str], table: str, line: int) -> tuple[s
     except csv.Error:
         fields = []
     value = dict(zip(header, fields)).get
-    parts = [value(column) or "" for column in ITEM_ID_COLUMNS.get(table, ())]
-    item_id = "/".join(parts) if parts and all(_SAFE_ID.match(p) for p in parts) else f"line {line}"
+    columns = ITEM_ID_COLUMNS.get(table, ())
+    parts = [value(column) or "" for column in columns]
+    looks_right = all(ID_PATTERNS[c].match(p) if c in ID_PATTERNS else p.isdigit() for c, p in zip(columns, parts))
+    item_id = "/".join(parts) if parts and looks_right else f"line {line}"
     subject = value("subject_id") or ""
-    return item_id, int(subject) if subject.isdigit() else None
+    return item_id, int(subject) if subject.isdigit() and len(subject) <= 12 else None
 
 
 def source_error(error: duckdb.Error, files: list[Path]) -> SourceReadError:
@@ -106,8 +114,10 @@ def source_error(error: duckdb.Error, files: list[Path]) -> SourceReadError:
     named = [str(f) for f in files if f.name in message] or [str(f) for f in files]
     where = named[0] if len(named) == 1 else f"one of {', '.join(named)}"
     at_line = f" at line {line.group(1)}" if line else ""
-    return SourceReadError(f"{where}: unreadable{at_line} ({type(error).__name__}); "
-                           "the row's content is not shown (PhysioNet DUA)")
+    hint = ": truncated download or not a gzipped CSV? check it against SHA256SUMS.txt" \
+        if isinstance(error, duckdb.IOException) else ""
+    return SourceReadError(f"{where}: unreadable{at_line} ({type(error).__name__}; the row's content is not "
+                           f"shown, PhysioNet DUA){hint}")
 
 
 class LocalSource:
@@ -145,13 +155,12 @@ class LocalSource:
             raise MissingSourceError(f"{path} not found (expected PhysioNet layout)")
         return path
 
-    def _register(self, con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, tuple[str, list[str]]]:
+    def _register(self, con: duckdb.DuckDBPyConnection, sql: str, files: dict[str, tuple[str, list[str]]]) -> None:
         """Create a view for each canonical table the statement reads, and nothing more.
 
-        Returns file path → (table, header) for the files behind the views.
+        Fills ``files``: file path → (table, header), for the files behind the views.
         """
         tree = parse_bigquery(sql)
-        files = {}
         for dataset in sorted(referenced_datasets(sql)):
             schema = CANONICAL_DATASETS[dataset]
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -159,6 +168,7 @@ class LocalSource:
             for table in sorted(tables):
                 path = self.table_file(dataset, table)
                 header = csv_header(path)
+                files[path.as_posix()] = (table, header)
                 types = {c: COLUMN_TYPES[c] for c in header if c in COLUMN_TYPES}
                 type_sql = ", ".join(f"'{c}': '{t}'" for c, t in types.items())
                 con.execute(
@@ -166,8 +176,6 @@ class LocalSource:
                     f"'{path.as_posix()}', header = true, delim = ',', quote = '\"', escape = '\"', "
                     f"types = {{{type_sql}}}, ignore_errors = true, store_rejects = true)"
                 )
-                files[path.as_posix()] = (table, header)
-        return files
 
     def _collect_rejects(self, con: duckdb.DuckDBPyConnection, files: dict[str, tuple[str, list[str]]]) -> None:
         """Record the rows the last statement skipped (each once, however often a view was scanned)."""
@@ -204,7 +212,7 @@ class LocalSource:
                 con.execute(f"SET threads = {int(self.threads)}")
             for name, frame in (frames or {}).items():
                 con.register(name, frame)
-            files = self._register(con, sql)
+            self._register(con, sql, files)
             translated = to_duckdb(sql)
             log.debug("DuckDB SQL:\n%s", translated)
             result = con.execute(translated, params or {}).df()
