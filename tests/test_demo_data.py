@@ -26,6 +26,8 @@ def test_workflow_runs_on_the_mimic_iv_demo(tmp_path):
     assert (cohort["age"] >= 18).all()
     delta = np.load(tmp_path / "data/model_input/delta.npy")
     assert delta[:, 0].all() and not delta[:, 1:].any()   # no note or CXR folder: only S observed
+    quality = pd.read_csv(tmp_path / "results/data_quality.csv")
+    assert quality.empty, f"a clean PhysioNet release reported as damaged:\n{quality.head()}"
     table = pd.read_csv(tmp_path / "results/table1.csv")
     assert "Oracle (true probabilities, synthetic only)" not in set(table["label"])
     assert {f"{t}_auc_mean" for t in TASKS} <= set(table.columns)

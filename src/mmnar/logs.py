@@ -15,16 +15,19 @@ def to_file(path: str | Path) -> None:
     patient data (see ``mmnar.sources.local.source_error``).
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    handlers = [logging.FileHandler(path, mode="w"), logging.StreamHandler(sys.stderr)]
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+    file_handler = logging.FileHandler(path, mode="w")
+    logging.basicConfig(level=logging.INFO, handlers=[file_handler, logging.StreamHandler(sys.stderr)], force=True,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.captureWarnings(True)
 
     def log_uncaught(kind, error, traceback) -> None:
+        """Traceback to the job's log file; one line to the console (which Snakemake repeats)."""
         if issubclass(kind, KeyboardInterrupt):
             sys.__excepthook__(kind, error, traceback)
             return
-        logging.getLogger("job").critical("job failed: %s: %s", kind.__name__, error,
-                                          exc_info=(kind, error, traceback))
+        record = logging.getLogger("job").makeRecord("job", logging.CRITICAL, __file__, 0, "job failed: %s: %s",
+                                                     (kind.__name__, error), (kind, error, traceback))
+        file_handler.handle(record)
+        print(f"{kind.__name__}: {error} (traceback in {path})", file=sys.stderr)
 
     sys.excepthook = log_uncaught
