@@ -3,7 +3,7 @@
 One clean and one damaged copy of the tiny synthetic cohort (PhysioNet layout) run through the
 workflow up to the model inputs with ``source: local``; the damaged copy carries every case at once,
 on different patients: a truncated JPEG, a JPEG of random bytes, invalid UTF-8 in a discharge note
-early and late in the file, a blank note, a non-numeric ``valuenum``, an admission discharged before
+early and late in the file, a blank note, a non-numeric and an infinite ``valuenum``, an admission discharged before
 it began and an ICU stay outside its admission.
 """
 
@@ -84,8 +84,10 @@ def runs(tmp_path_factory):
     charted = pd.to_datetime(labs["charttime"])
     window = labs[labs["subject_id"].isin(others) & (labs["itemid"] == 50912) & labs["valuenum"].notna()
                   & (charted >= labs["window_start"]) & (charted <= labs["window_end"])]
-    lab_patient = window["subject_id"].iloc[0]
-    inverted, icu_outside = [s for s in others if s != lab_patient][:2]
+    lab_patient, infinite_patient = window["subject_id"].unique()[:2]
+    inverted, icu_outside = [s for s in others if s not in (lab_patient, infinite_patient)][:2]
+    infinite_lab = str(window.loc[window["subject_id"] == infinite_patient, "labevent_id"].iloc[0])
+    damage.replace_field(folders["mimiciv"] / "hosp/labevents.csv.gz", infinite_lab, "valuenum", "inf")
     bad_lab = str(window["labevent_id"].iloc[0])
     damage.replace_field(folders["mimiciv"] / "hosp/labevents.csv.gz", bad_lab, "valuenum", "1.2 mg/dL")
 
@@ -108,7 +110,7 @@ def runs(tmp_path_factory):
         "notes": {"early": (early_note, subject_of_note[early_note]), "late": (late_note, subject_of_note[late_note]),
                   "blank": (blank, subject_of_note[blank])},
         "images": {"truncated": truncated, "random": random_bytes},
-        "lab": (bad_lab, lab_patient), "inverted": (inverted, cohort.loc[inverted, "hadm_id"]),
+        "lab": (bad_lab, lab_patient), "infinite": infinite_patient, "inverted": (inverted, cohort.loc[inverted, "hadm_id"]),
         "icu_outside": (icu_outside, cohort.loc[icu_outside, "hadm_id"]),
         "discharge_texts": discharge.set_index("note_id")["text"],
     }
@@ -138,7 +140,9 @@ def test_each_damaged_item_is_reported_by_id_and_reason(runs):
     assert (lab["kind"], lab["subject_id"]) == ("S", runs["lab"][1]) and "valuenum" in lab["reason"]
     assert reported(runs, runs["inverted"][1])["reason"] == "dischtime before admittime"
     assert reported(runs, runs["icu_outside"][1])["reason"] == "ICU stay outside its admission"
-    assert len(quality(runs)) == 8
+    infinite = reported(runs, f"{runs['infinite']}/creatinine")
+    assert (infinite["kind"], infinite["reason"]) == ("S", "non-finite valuenum (inf or NaN)")
+    assert len(quality(runs)) == 9
     summary = pd.read_csv(runs["damaged"] / "results/data_quality_summary.csv").set_index("kind")
     assert summary.loc["T", "n_bad"] == 3 and summary.loc["I", "n_bad"] == 2 and summary.loc["cohort", "n_bad"] == 2
     assert pd.read_csv(runs["clean"] / "results/data_quality.csv").empty
@@ -165,12 +169,13 @@ def test_embeddings_of_undamaged_items_are_unchanged(runs):
         pd.testing.assert_frame_equal(damaged, clean.loc[damaged.index])
 
 
-def test_non_numeric_value_costs_only_that_measurement(runs):
+def test_non_numeric_or_infinite_value_costs_only_that_measurement(runs):
     clean = pd.read_parquet(runs["clean"] / "data/cohort/structured.parquet").set_index("subject_id")
     damaged = pd.read_parquet(runs["damaged"] / "data/cohort/structured.parquet").set_index("subject_id")
-    patient = runs["lab"][1]
-    assert damaged.loc[patient, "creatinine_n"] == clean.loc[patient, "creatinine_n"] - 1
-    others = damaged.index.drop(patient)
+    for patient in (runs["lab"][1], runs["infinite"]):
+        assert damaged.loc[patient, "creatinine_n"] == clean.loc[patient, "creatinine_n"] - 1
+        assert np.isfinite(damaged.loc[patient, ["creatinine_mean", "creatinine_min", "creatinine_max"]]).all()
+    others = damaged.index.drop([runs["lab"][1], runs["infinite"]])
     pd.testing.assert_frame_equal(damaged.loc[others], clean.loc[others])
 
 

@@ -109,6 +109,7 @@ def test_torchvision_weight_names_resolve_without_download():
     (lambda path: path.unlink(), "file not found"),
     (lambda path: path.write_bytes(path.read_bytes()[:100]), "undecodable image: OSError"),
     (lambda path: path.write_bytes(np.random.default_rng(0).bytes(5000)), "undecodable image: UnidentifiedImageError"),
+    (lambda path: path.unlink() or path.mkdir(), "unreadable file: IsADirectoryError"),
 ])
 def test_unreadable_image_is_skipped_and_reported_by_dicom_id(cxr, tmp_path, damage, reason):
     frame, root = cxr

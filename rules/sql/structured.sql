@@ -42,9 +42,17 @@ measurements AS (
   WHERE le.charttime >= c.window_start AND le.charttime <= c.window_end
     AND (le.hadm_id = c.hadm_id OR le.hadm_id IS NULL)
     AND le.valuenum IS NOT NULL
+),
+-- A value stored as inf or NaN (a damaged file: MIMIC itself has none) is not a measurement: it is
+-- left out of the aggregates and counted in n_nonfinite, which the extraction reports.
+checked AS (
+  SELECT subject_id, feature, valuenum, NOT (IS_INF(valuenum) OR IS_NAN(valuenum)) AS finite
+  FROM measurements
 )
 SELECT subject_id, feature,
-       AVG(valuenum) AS mean, MIN(valuenum) AS min, MAX(valuenum) AS max, COUNT(*) AS n
-FROM measurements
+       AVG(IF(finite, valuenum, NULL)) AS mean, MIN(IF(finite, valuenum, NULL)) AS min,
+       MAX(IF(finite, valuenum, NULL)) AS max, CAST(COUNTIF(finite) AS INT64) AS n,
+       CAST(COUNTIF(NOT finite) AS INT64) AS n_nonfinite
+FROM checked
 GROUP BY subject_id, feature
 ORDER BY subject_id, feature

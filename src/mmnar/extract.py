@@ -141,10 +141,15 @@ def extract_structured(source, cohort_sql: Path, structured_sql: Path, cohort_pa
     share counts every skipped row of a cohort patient against the measurements used."""
     cohort = pd.read_parquet(cohort_path)
     long = query_for_cohort(source, structured_sql, cohort_sql, cohort, window, early_hours)
+    report = QualityReport("extract_structured", "S", n_items=int(long["n"].sum() + long["n_nonfinite"].sum()))
+    report.n_items += add_rejected_rows(report, source.rejected_rows, tables_of("S"), set(cohort["subject_id"]))
+    for row in long[long["n_nonfinite"] > 0].itertuples():
+        for _ in range(int(row.n_nonfinite)):
+            report.add("measurement", "labevents/chartevents", f"{row.subject_id}/{row.feature}", row.subject_id,
+                       "non-finite valuenum (inf or NaN)")
+    long = long[long["n"] > 0]
     features = static_features(cohort).merge(pivot_measurements(long, cohort), on="subject_id")
     log.info("structured: %d patients x %d features", len(features), features.shape[1] - 1)
-    report = QualityReport("extract_structured", "S", n_items=int(long["n"].sum()))
-    report.n_items += add_rejected_rows(report, source.rejected_rows, tables_of("S"), set(cohort["subject_id"]))
     with atomic_path(out) as tmp:
         features.to_parquet(tmp, index=False)
     report.write(quality_out)

@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 _SHARD_GLOB = "shard-*.npz"
 _CORRUPT_SUFFIX = ".corrupt"
-DEFAULT_SHARD_SIZE = 2048
+DEFAULT_SHARD_SIZE = 512
+"""Items per committed shard unless the config says otherwise (`embeddings.shard_size`)."""
 
 # What reading a damaged npz can raise: a truncated or overwritten zip (BadZipFile, also raised on a
 # CRC mismatch), an I/O error, bytes that are not an npy array (ValueError), a missing array (KeyError).

@@ -22,7 +22,7 @@ from torchvision import transforms
 from tqdm import tqdm
 
 from mmnar.device import choose_device
-from mmnar.embed.cache import EmbeddingCache, sha256_file
+from mmnar.embed.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, sha256_file
 from mmnar.embed.frame import empty_embedding_frame, mean_by_subject, write_embedding_frame
 from mmnar.quality import QualityReport
 
@@ -160,7 +160,7 @@ class CxrImages(Dataset):
                 # MIMIC-CXR files are ~3000 px, so this is several times faster than decoding then shrinking.
                 image.draft("L", (self.image_size, self.image_size))
                 return self.transform(image.convert("L")), ""
-        except (OSError, ValueError, SyntaxError) as error:  # PIL's decode failures (UnidentifiedImageError is an OSError)
+        except Exception as error:  # noqa: BLE001 - whatever one file raises (truncation, bad header, bomb) costs only it
             return torch.zeros(3, self.image_size, self.image_size), f"undecodable image: {type(error).__name__}"
 
 
@@ -193,7 +193,7 @@ def embed_images(
     device: str = "auto",
     seed: int = 0,
     num_workers: int = 0,
-    shard_size: int = 2048,
+    shard_size: int = DEFAULT_SHARD_SIZE,
 ) -> tuple[pd.DataFrame, QualityReport]:
     """One row per subject: image features, mean-pooled over the subject's readable images.
 
@@ -206,9 +206,16 @@ def embed_images(
     if cxr.empty:
         return empty_embedding_frame(encoder.dim), report
     paths = [Path(cxr_root) / relative for relative in cxr["path"]]
-    present = np.array([path.is_file() for path in paths])
-    readable = np.flatnonzero(present)
-    hashes = [sha256_file(paths[i]) for i in readable]
+    reasons: dict[int, str] = {}
+    hashes, readable = [], []
+    for position, path in enumerate(paths):
+        try:
+            hashes.append(sha256_file(path))
+            readable.append(position)
+        except FileNotFoundError:
+            reasons[position] = "file not found"
+        except OSError as error:
+            reasons[position] = f"unreadable file: {type(error).__name__}"
     failed_hashes: dict[str, str] = {}
     cache = EmbeddingCache(cache_dir, encoder.encoder_id, f"{IMAGE_PREP_VERSION}-{image_size}px")
 
@@ -219,7 +226,6 @@ def embed_images(
         return vectors
 
     vectors, _ = cache.get_or_compute(hashes, compute, shard_size=shard_size)
-    reasons = {position: "file not found" for position in np.flatnonzero(~present)}
     reasons |= {readable[i]: failed_hashes.get(h, "undecodable image") for i, h in enumerate(hashes)
                 if np.isnan(vectors[i]).any()}
     for position, reason in sorted(reasons.items()):
@@ -227,7 +233,7 @@ def embed_images(
         report.add("chest X-ray", row["path"], row["dicom_id"], row["subject_id"], reason)
         log.warning("skipped image %s (%s)", row["path"], reason)
     ok = ~np.isnan(vectors).any(axis=1) if len(vectors) else np.zeros(0, dtype=bool)
-    subjects = cxr["subject_id"].to_numpy()[readable][ok]
+    subjects = cxr["subject_id"].to_numpy()[np.asarray(readable, dtype=int)][ok]
     if not ok.any():
         return empty_embedding_frame(encoder.dim), report
     return mean_by_subject(subjects, vectors[ok]), report
@@ -246,7 +252,7 @@ def run_embed_image(
     device: str,
     seed: int,
     num_workers: int = 0,
-    shard_size: int = 2048,
+    shard_size: int = DEFAULT_SHARD_SIZE,
 ) -> None:
     """Stage ``embed_image``: ``cxr.parquet`` (paths relative to ``cxr_root``) → embedding parquet."""
     cxr = pd.read_parquet(cxr_path, columns=["subject_id", "study_id", "dicom_id", "path"])

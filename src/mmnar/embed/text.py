@@ -30,7 +30,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import cached_file
 
 from mmnar.device import choose_device
-from mmnar.embed.cache import EmbeddingCache, sha256_bytes, sha256_file
+from mmnar.embed.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, sha256_bytes, sha256_file
 from mmnar.embed.frame import empty_embedding_frame, mean_by_subject, write_embedding_frame
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ def embed_notes(
     batch_size: int = 32,
     cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
     device: str = "auto",
-    shard_size: int = 2048,
+    shard_size: int = DEFAULT_SHARD_SIZE,
 ) -> pd.DataFrame:
     """One row per patient with at least one note: the mean of their note vectors (float32).
 
@@ -214,7 +214,7 @@ def run_embed_text(
     batch_size: int,
     cache_dir: str | os.PathLike,
     device: str,
-    shard_size: int = 2048,
+    shard_size: int = DEFAULT_SHARD_SIZE,
 ) -> None:
     """Stage ``embed_text``: notes parquet (``subject_id, note_id, charttime, text``) → embedding parquet."""
     notes = pd.read_parquet(notes_path, columns=["subject_id", "note_id", "charttime", "text"])
