@@ -147,3 +147,26 @@ def test_inconsistent_times_are_named_and_mimic_lags_are_allowed():
     ]
     frame = pd.DataFrame([base | change for change, _ in cases])
     assert inconsistent_times(frame).tolist() == [reason for _, reason in cases]
+
+
+def test_blank_and_zero_filled_notes_are_not_observations(tmp_path):
+    from mmnar.extract import extract_notes
+    from mmnar.quality import QualityReport
+
+    class Notes:
+        rejected_rows = []
+
+        def query(self, sql, params):
+            return pd.DataFrame({"subject_id": [1, 2, 3, 4], "note_id": ["1-DS-1", "2-DS-1", "3-DS-1", "4-DS-1"],
+                                 "charttime": pd.Timestamp("2150-01-01"),
+                                 "text": ["Discharge summary.", "  \n\t ", None, "Disch\x00\x00\x00"]})
+
+    cohort = tmp_path / "cohort.parquet"
+    pd.DataFrame({"subject_id": [1, 2, 3, 4]}).to_parquet(cohort)
+    extract_notes(Notes(), SQL / "cohort.sql", SQL / "notes_discharge.sql", cohort, tmp_path / "n.parquet",
+                  tmp_path / "q.json", "discharge", "paper", 48, True)
+    assert pd.read_parquet(tmp_path / "n.parquet")["note_id"].tolist() == ["1-DS-1"]
+    report = QualityReport.read(tmp_path / "q.json")
+    assert [(i["item_id"], i["reason"]) for i in report.items] == [
+        ("2-DS-1", "blank text"), ("3-DS-1", "blank text"), ("4-DS-1", "NUL bytes in text (damaged file)")]
+    assert report.n_items == 4

@@ -178,11 +178,14 @@ def extract_notes(source, cohort_sql: Path, notes_sql: Path, cohort_path: Path, 
         notes = pd.DataFrame({c: pd.Series(dtype="object") for c in NOTE_COLUMNS})
     report.n_items += len(notes)
     blank = blank_text(notes["text"]).to_numpy(dtype=bool)
-    for row in notes[blank].itertuples():
-        report.add(f"{kind} note", kind, row.note_id, row.subject_id, "blank text")
-    notes = notes[~blank].reset_index(drop=True)
-    log.info("%s: %d notes for %d patients (%d blank dropped)", Path(out).stem, len(notes),
-             notes["subject_id"].nunique(), int(blank.sum()))
+    # NUL characters are what a zero-filled block of a damaged download decodes to; no note has them.
+    zeroed = notes["text"].astype("string").str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool)
+    for row, reason in [*((r, "blank text") for r in notes[blank].itertuples()),
+                        *((r, "NUL bytes in text (damaged file)") for r in notes[zeroed & ~blank].itertuples())]:
+        report.add(f"{kind} note", kind, row.note_id, row.subject_id, reason)
+    notes = notes[~(blank | zeroed)].reset_index(drop=True)
+    log.info("%s: %d notes for %d patients (%d blank, %d damaged dropped)", Path(out).stem, len(notes),
+             notes["subject_id"].nunique(), int(blank.sum()), int((zeroed & ~blank).sum()))
     with atomic_path(out) as tmp:
         notes.to_parquet(tmp, index=False)
     report.write(quality_out)
