@@ -83,7 +83,7 @@ def cxr_inputs(wildcards):
 
 def prediction_variants(wildcards):
     """Prediction files evaluated for one run: raw, rectified, and the paper variant if asked for."""
-    run = f"results/models/{wildcards.model}/seed{wildcards.seed}"
+    run = f"data/predictions/{wildcards.model}/seed{wildcards.seed}"
     variants = {"raw": f"{run}/predictions.parquet", "rectified": f"{run}/rectified.parquet"}
     if config["rectifier"]["paper_crossfit_test"]:
         variants["paper_crossfit_test"] = f"{run}/rectified_paper_crossfit_test.parquet"

@@ -1,4 +1,6 @@
 # Splits, training on the shared trainer, the rectifier and test-split evaluation, per model × seed.
+# Per-patient predictions stay under data/ (patient-level data, PhysioNet DUA); results/ holds
+# models, histories and metrics only, so it can be shared as it is.
 # One {model, seed} chain is small: the jobs are grouped so a cluster gets one submission per chain.
 
 
@@ -30,7 +32,7 @@ rule train:
         split="data/splits/seed{seed}.parquet",
         code=code("train"),
     output:
-        predictions="results/models/{model}/seed{seed}/predictions.parquet",
+        predictions="data/predictions/{model}/seed{seed}/predictions.parquet",
         model="results/models/{model}/seed{seed}/model.pt",
         history="results/models/{model}/seed{seed}/history.csv",
     log:
@@ -52,11 +54,11 @@ rule train:
 
 rule rectify:
     input:
-        predictions="results/models/{model}/seed{seed}/predictions.parquet",
+        predictions="data/predictions/{model}/seed{seed}/predictions.parquet",
         labels="data/model_input/labels.parquet",
         code=code("rectify"),
     output:
-        predictions="results/models/{model}/seed{seed}/rectified.parquet",
+        predictions="data/predictions/{model}/seed{seed}/rectified.parquet",
         fitted="results/models/{model}/seed{seed}/rectifier.json",
     log:
         "logs/rectify/{model}/seed{seed}.log",
@@ -76,7 +78,7 @@ rule rectify:
 
 use rule rectify as rectify_paper_crossfit_test with:
     output:
-        predictions="results/models/{model}/seed{seed}/rectified_paper_crossfit_test.parquet",
+        predictions="data/predictions/{model}/seed{seed}/rectified_paper_crossfit_test.parquet",
         fitted="results/models/{model}/seed{seed}/rectifier_paper_crossfit_test.json",
     log:
         "logs/rectify_paper_crossfit_test/{model}/seed{seed}.log",

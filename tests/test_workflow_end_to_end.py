@@ -128,3 +128,12 @@ def snakemake_in(folder: Path, *args: str):
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=folder)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
+
+
+def test_results_hold_no_patient_level_data(finished_run):
+    """results/ can be shared as it is: aggregates, models and ids of damaged items only."""
+    files = [p for p in (finished_run / "results").rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix == ".parquet"]
+    for table in (p for p in files if p.suffix == ".csv" and p.name != "data_quality.csv"):
+        assert "subject_id" not in pd.read_csv(table, nrows=0).columns, table
+    assert list((finished_run / "data/predictions").rglob("predictions.parquet"))
