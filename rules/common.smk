@@ -19,7 +19,7 @@ except ConfigError as error:
     sys.exit(1)
 
 def workflow_path(path):
-    """A file of the workflow as a rule input: relative when it lies inside the working directory
+    """A file of the workflow, as an input of a job; relative when it lies inside the working directory
     (a clone run in place and then copied elsewhere keeps the same inputs), absolute otherwise
     (a separate working directory copied elsewhere still points at the same workflow)."""
     path = Path(path).resolve()

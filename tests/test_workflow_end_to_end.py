@@ -137,3 +137,8 @@ def test_results_hold_no_patient_level_data(finished_run):
     for table in (p for p in files if p.suffix == ".csv" and p.name != "data_quality.csv"):
         assert "subject_id" not in pd.read_csv(table, nrows=0).columns, table
     assert list((finished_run / "data/predictions").rglob("predictions.parquet"))
+
+
+def test_workflow_passes_snakemake_lint(tmp_path):
+    result = snakemake(tmp_path, "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
