@@ -1,4 +1,4 @@
--- Index admissions and labels (DESIGN §2). BigQuery dialect; other engines get a sqlglot translation.
+-- Index admissions and labels (docs/method.md, "Cohort and labels"). BigQuery dialect; other engines get a sqlglot translation.
 -- One row per patient: the first admission at age >= 18 with exactly one ICU stay.
 -- Parameters: @window ('paper' = admission to discharge, 'early' = first @early_hours of the ICU stay).
 WITH icu_per_admission AS (

@@ -1,4 +1,4 @@
-"""Observation patterns δ and the model-input arrays (DESIGN §1: δ is a treatment, not noise)."""
+"""Observation patterns δ and the model-input arrays (docs/method.md: δ is a treatment, not noise)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Loss terms of CRL-MMNAR (DESIGN §1) and how they are weighted into the training objective.
+"""Loss terms of CRL-MMNAR (docs/method.md) and how they are weighted into the training objective.
 
 Every masked loss returns an exact zero (not NaN) when its mask selects nothing, so a batch in
 which, say, no patient has a radiology report still produces a usable gradient from the rest.

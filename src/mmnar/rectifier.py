@@ -1,4 +1,4 @@
-"""Pattern-wise bias rectifier (DESIGN §1, after training) and the ``rectify`` stage.
+"""Pattern-wise bias rectifier (docs/method.md, "Rectifier"; after training) and the ``rectify`` stage.
 
 For one task, each observation pattern delta gets an additive correction tau_delta = mean(y - p)
 over labelled patients of that pattern, applied only when ``|tau| > kappa`` and clipped to [0, 1].

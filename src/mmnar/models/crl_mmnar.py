@@ -1,4 +1,4 @@
-"""CRL-MMNAR (DESIGN §1): missingness-aware gated attention fusion with masked reconstruction.
+"""CRL-MMNAR (docs/method.md, "CRL-MMNAR"): missingness-aware gated attention fusion with masked reconstruction.
 
 Stage 1 builds ``h_i`` from the observed modalities and the observation pattern delta_i:
 
