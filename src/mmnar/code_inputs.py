@@ -8,6 +8,7 @@ list from the imports, instead of writing it by hand in each rule, keeps the two
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = "mmnar"
@@ -30,8 +31,12 @@ def _module_name(package_root: Path, path: Path) -> str:
     return ".".join([PACKAGE, *parts])
 
 
-def _imported_modules(path: Path, own_module: str | None) -> set[str]:
-    """Dotted names a file may import, anywhere in it (top level or inside functions)."""
+@functools.lru_cache(maxsize=None)
+def _imported_modules(path: Path, own_module: str | None) -> frozenset[str]:
+    """Dotted names a file may import, anywhere in it (top level or inside functions).
+
+    Cached: every rule asks for its script's closure when the workflow is parsed, and the
+    closures share most modules."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
@@ -49,7 +54,7 @@ def _imported_modules(path: Path, own_module: str | None) -> set[str]:
             found.add(base)
             # ``from mmnar.embed import cache`` imports the submodule when there is one.
             found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {name for name in found if name == PACKAGE or name.startswith(PACKAGE + ".")}
+    return frozenset(name for name in found if name == PACKAGE or name.startswith(PACKAGE + "."))
 
 
 def import_closure(script: str | Path, package_root: str | Path) -> list[Path]:
