@@ -169,11 +169,12 @@ def extract_notes(source, cohort_sql: Path, notes_sql: Path, cohort_path: Path, 
     damaged download is not a note the clinician wrote. Blank notes are dropped and reported too.
     """
     cohort = pd.read_parquet(cohort_path)
-    modality = {"discharge": "T", "radiology": "R"}[kind]
+    modality = TABLE_KIND[kind]
     report = QualityReport(f"extract_notes_{kind}", modality)
     if available:
         notes = query_for_cohort(source, notes_sql, cohort_sql, cohort, window, early_hours)[NOTE_COLUMNS]
-        report.n_items += add_rejected_rows(report, source.rejected_rows, {kind}, set(cohort["subject_id"]))
+        report.n_items += add_rejected_rows(report, source.rejected_rows, tables_of(modality),
+                                            set(cohort["subject_id"]))
     else:
         notes = pd.DataFrame({c: pd.Series(dtype="object") for c in NOTE_COLUMNS})
     report.n_items += len(notes)
