@@ -4,10 +4,11 @@ import os
 import sys
 from pathlib import Path
 
-from mmnar import MODALITIES
+from mmnar.modalities import registry as modality_registry
+from mmnar.models import registry as model_registry
 from mmnar.code_inputs import import_closure
 from mmnar.config import ConfigError, check_config, error_line, job_context, validate_config
-from mmnar.sources import local_folders
+from mmnar.data.sources import local_folders
 
 # Schema (with its defaults filled in) and the checks beyond it; one line and exit 1 on a mistake
 # (a WorkflowError would add snakemake's "in file …, line …" header and a traceback line).
@@ -29,8 +30,13 @@ def workflow_path(path):
 PACKAGE = Path(workflow.basedir) / "src" / "mmnar"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 SQL = Path(workflow.basedir) / "rules" / "sql"
-SEEDS = config["split"]["seeds"]
+SPLIT_SEEDS = config["split"]["seeds"]
+INIT_SEEDS = config["training"]["init_seeds"]
+RUNS = {"split": [s for s in SPLIT_SEEDS for _ in INIT_SEEDS], "init": [i for _ in SPLIT_SEEDS for i in INIT_SEEDS]}
+"""Every (split seed, initialisation seed) pair, zipped for expand(..., zip, **RUNS)."""
 MODELS = config["models"]
+RECTIFIED = [m for m in config["rectifier"]["models"] if m in MODELS]
+MODALITIES = modality_registry.names()
 SYNTHETIC = config["source"] == "synthetic"
 SYNTHETIC_DIR = config["synthetic"]["out_dir"]
 TEXT_KIND = {"T": "discharge", "R": "radiology"}
@@ -81,17 +87,35 @@ def cxr_inputs(wildcards):
     return [str(folder / "mimic-cxr-2.0.0-metadata.csv.gz")] if folder else []
 
 
-def prediction_variants(wildcards):
-    """Prediction files evaluated for one run: raw, rectified, and the paper variant if asked for."""
-    run = f"data/predictions/{wildcards.model}/seed{wildcards.seed}"
-    variants = {"raw": f"{run}/predictions.parquet", "rectified": f"{run}/rectified.parquet"}
-    if config["rectifier"]["paper_crossfit_test"]:
-        variants["paper_crossfit_test"] = f"{run}/rectified_paper_crossfit_test.parquet"
-    return variants
+def model_params(name):
+    """The model's hyperparameters, defaults filled in: a rule parameter, so changing one model's
+    ``model_params`` reruns that model only."""
+    return model_registry.get(name).resolve(config["model_params"].get(name))
+
+
+def model_arrays(wildcards):
+    """The model-input arrays the model reads (its ``reads`` under its parameters)."""
+    spec = model_registry.get(wildcards.model)
+    reads = spec.reads(MODALITIES, model_params(wildcards.model))
+    return [f"data/model_input/{m}_series.npy" if form == "sequence" else f"data/model_input/{m}.npy"
+            for m, form in reads.items()]
+
+
+def evaluation_inputs(wildcards):
+    """Prediction files of every run and variant of one model, for the observed scenario."""
+    files = {"raw": expand(f"data/predictions/{wildcards.model}/observed/split{{split}}_init{{init}}.parquet", zip, **RUNS)}
+    if wildcards.model in RECTIFIED:
+        files["rectified"] = expand(f"data/predictions/{wildcards.model}/observed/split{{split}}_init{{init}}.rectified.parquet",
+                                    zip, **RUNS)
+        if config["rectifier"]["paper_crossfit_test"]:
+            files["paper_crossfit_test"] = expand(
+                f"data/predictions/{wildcards.model}/observed/split{{split}}_init{{init}}.rectified_paper_crossfit_test.parquet",
+                zip, **RUNS)
+    return files
 
 
 def metric_files(wildcards=None):
-    files = expand("results/models/{model}/seed{seed}/metrics.csv", model=MODELS, seed=SEEDS)
+    files = expand("results/models/{model}/metrics.csv", model=MODELS)
     if SYNTHETIC:
-        files += expand("results/oracle/seed{seed}/metrics.csv", seed=SEEDS)
+        files.append("results/oracle/metrics.csv")
     return files

@@ -1,19 +1,27 @@
 # Observation patterns δ, model-input arrays and Figure 1 (outcome rate by pattern).
+# Every registered modality and form (mmnar.modalities.registry) has its array here.
+
+EMBEDDING_FORMS = {m.name: {form: m.path(form) for form in m.forms} for m in modality_registry.modalities()}
+EMBEDDING_FILES = [path for forms in EMBEDDING_FORMS.values() for path in forms.values()]
+MODEL_INPUT_ARRAYS = [f"data/model_input/{m}_series.npy" if form == "sequence" else f"data/model_input/{m}.npy"
+                      for m, forms in EMBEDDING_FORMS.items() for form in forms]
 
 
 rule build_delta:
     input:
         cohort="data/cohort/cohort.parquet",
-        embeddings=expand("data/embeddings/{modality}.parquet", modality=MODALITIES),
+        embeddings=EMBEDDING_FILES,
         quality_items="results/data_quality.csv",
         quality_summary="results/data_quality_summary.csv",
         code=code("build_delta"),
     output:
-        arrays=expand("data/model_input/{modality}.npy", modality=MODALITIES),
+        arrays=MODEL_INPUT_ARRAYS,
         delta="data/model_input/delta.npy",
         labels="data/model_input/labels.parquet",
     log:
         "logs/build_delta.log",
+    params:
+        embeddings=EMBEDDING_FORMS,
     resources:
         mem_mb=4000,
         runtime=10,

@@ -73,3 +73,54 @@ rule embed_image:
         "../envs/embed.yaml"
     script:
         "../workflow/scripts/embed_image.py"
+
+
+rule extract_structured_series:
+    input:
+        source_inputs,
+        cohort="data/cohort/cohort.parquet",
+        cohort_sql=sql("cohort.sql"),
+        sql=sql("structured_series.sql"),
+        code=code("extract_structured_series"),
+    output:
+        modality_registry.get("S").path("sequence"),
+    log:
+        "logs/extract_structured_series.log",
+    params:
+        window=config["cohort"]["window"],
+        early_hours=config["cohort"]["early_hours"],
+        horizon_hours=config["structured"]["series_hours"],
+        source=config["source"],
+    threads: 2
+    resources:
+        mem_mb=lambda wildcards, attempt: 16000 * attempt,
+        runtime=120,
+    conda:
+        "../envs/extract.yaml"
+    script:
+        "../workflow/scripts/extract_structured_series.py"
+
+
+# A registered modality with an extractor (module:function over the cohort table) needs no rule of its own.
+REGISTERED_EXTRACTORS = [m.name for m in modality_registry.modalities() if m.extractor]
+
+
+if REGISTERED_EXTRACTORS:
+
+    rule embed_registered:
+        input:
+            cohort="data/cohort/cohort.parquet",
+            code=code("embed_registered"),
+        output:
+            "data/embeddings/{modality}.parquet",
+        log:
+            "logs/embed_registered_{modality}.log",
+        wildcard_constraints:
+            modality="|".join(REGISTERED_EXTRACTORS),
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        conda:
+            "../envs/embed.yaml"
+        script:
+            "../workflow/scripts/embed_registered.py"

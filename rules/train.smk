@@ -1,7 +1,13 @@
-# Splits, training on the shared trainer, the rectifier and test-split evaluation, per model × seed.
+# Splits, the shared trainer, prediction under a modality scenario, the rectifier and test-split
+# evaluation. One train job per model × split seed × initialisation seed; predict, rectify and
+# evaluate take every run of one model in one job, so torch's start-up is paid once per model.
 # Per-patient predictions stay under data/ (patient-level data, PhysioNet DUA); results/ holds
 # models, histories and metrics only, so it can be shared as it is.
-# One {model, seed} chain is small: the jobs are grouped so a cluster gets one submission per chain.
+# A model's chain is one group: a cluster gets one submission per model.
+
+TRAINING_PARAMS = {k: v for k, v in config["training"].items() if k != "init_seeds"}
+"""What changes a trained model; the list of initialisation seeds only says which runs exist."""
+RUN = "split{split}_init{init}"
 
 
 rule split:
@@ -26,50 +32,77 @@ rule split:
 
 rule train:
     input:
-        arrays=expand("data/model_input/{modality}.npy", modality=MODALITIES),
+        arrays=model_arrays,
         delta="data/model_input/delta.npy",
         labels="data/model_input/labels.parquet",
-        split="data/splits/seed{seed}.parquet",
+        split="data/splits/seed{split}.parquet",
         code=code("train"),
     output:
-        predictions="data/predictions/{model}/seed{seed}/predictions.parquet",
-        model="results/models/{model}/seed{seed}/model.pt",
-        history="results/models/{model}/seed{seed}/history.csv",
+        model="results/models/{model}/split{split}/init{init}/model.pt",
+        history="results/models/{model}/split{split}/init{init}/history.csv",
     log:
-        "logs/train/{model}/seed{seed}.log",
+        "logs/train/{model}/split{split}_init{init}.log",
     params:
-        training=config["training"],
+        model_params=lambda wildcards: model_params(wildcards.model),
+        training=TRAINING_PARAMS,
     threads: config["training"]["num_threads"]
     resources:
         mem_mb=4000,
         runtime=60,
         gpu=TRAIN_GPUS,
     group:
-        "train"
+        "model"
     conda:
         "../envs/train.yaml"
     script:
         "../workflow/scripts/train.py"
 
 
+rule predict:
+    input:
+        models=expand("results/models/{{model}}/split{split}/init{init}/model.pt", zip, **RUNS),
+        splits=expand("data/splits/seed{split}.parquet", zip, **RUNS),
+        arrays=model_arrays,
+        delta="data/model_input/delta.npy",
+        labels="data/model_input/labels.parquet",
+        code=code("predict"),
+    output:
+        expand("data/predictions/{{model}}/{{scenario}}/" + RUN + ".parquet", zip, **RUNS),
+    log:
+        "logs/predict/{model}/{scenario}.log",
+    wildcard_constraints:
+        scenario=r"observed|drop_[A-Za-z0-9]+(_[0-9.]+)?",
+    params:
+        scenario_seed=config["predict"]["scenario_seed"],
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    group:
+        "model"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/predict.py"
+
+
 rule rectify:
     input:
-        predictions="data/predictions/{model}/seed{seed}/predictions.parquet",
+        predictions=expand("data/predictions/{{model}}/{{scenario}}/" + RUN + ".parquet", zip, **RUNS),
         labels="data/model_input/labels.parquet",
         code=code("rectify"),
     output:
-        predictions="data/predictions/{model}/seed{seed}/rectified.parquet",
-        fitted="results/models/{model}/seed{seed}/rectifier.json",
+        predictions=expand("data/predictions/{{model}}/{{scenario}}/" + RUN + ".rectified.parquet", zip, **RUNS),
+        fitted=expand("results/models/{{model}}/split{split}/init{init}/rectifier_{{scenario}}.json", zip, **RUNS),
     log:
-        "logs/rectify/{model}/seed{seed}.log",
+        "logs/rectify/{model}/{scenario}.log",
     params:
-        rectifier={k: v for k, v in config["rectifier"].items() if k != "paper_crossfit_test"},
+        rectifier={k: config["rectifier"][k] for k in ("kappa_grid", "n_folds", "min_count", "seed")},
         protocol="validation",
     resources:
         mem_mb=1000,
         runtime=10,
     group:
-        "train"
+        "model"
     conda:
         "../envs/train.yaml"
     script:
@@ -78,30 +111,33 @@ rule rectify:
 
 use rule rectify as rectify_paper_crossfit_test with:
     output:
-        predictions="data/predictions/{model}/seed{seed}/rectified_paper_crossfit_test.parquet",
-        fitted="results/models/{model}/seed{seed}/rectifier_paper_crossfit_test.json",
+        predictions=expand("data/predictions/{{model}}/{{scenario}}/" + RUN + ".rectified_paper_crossfit_test.parquet", zip, **RUNS),
+        fitted=expand("results/models/{{model}}/split{split}/init{init}/rectifier_paper_crossfit_test_{{scenario}}.json",
+                      zip, **RUNS),
     log:
-        "logs/rectify_paper_crossfit_test/{model}/seed{seed}.log",
+        "logs/rectify_paper_crossfit_test/{model}/{scenario}.log",
     params:
-        rectifier={k: v for k, v in config["rectifier"].items() if k != "paper_crossfit_test"},
+        rectifier={k: config["rectifier"][k] for k in ("kappa_grid", "n_folds", "min_count", "seed")},
         protocol="paper_crossfit_test",
 
 
 rule evaluate:
     input:
-        unpack(prediction_variants),
+        unpack(evaluation_inputs),
+        splits=expand("data/splits/seed{split}.parquet", zip, **RUNS),
         labels="data/model_input/labels.parquet",
-        split="data/splits/seed{seed}.parquet",
         code=code("evaluate"),
     output:
-        "results/models/{model}/seed{seed}/metrics.csv",
+        "results/models/{model}/metrics.csv",
     log:
-        "logs/evaluate/{model}/seed{seed}.log",
+        "logs/evaluate/{model}.log",
+    params:
+        runs=RUNS,
     resources:
         mem_mb=1000,
         runtime=5,
     group:
-        "train"
+        "model"
     conda:
         "../envs/train.yaml"
     script:
@@ -112,12 +148,14 @@ rule evaluate_oracle:
     input:
         ground_truth=f"{SYNTHETIC_DIR}/ground_truth.parquet",
         labels="data/model_input/labels.parquet",
-        split="data/splits/seed{seed}.parquet",
+        splits=expand("data/splits/seed{split}.parquet", split=SPLIT_SEEDS),
         code=code("evaluate_oracle"),
     output:
-        "results/oracle/seed{seed}/metrics.csv",
+        "results/oracle/metrics.csv",
     log:
-        "logs/evaluate_oracle/seed{seed}.log",
+        "logs/evaluate_oracle.log",
+    params:
+        split_seeds=SPLIT_SEEDS,
     resources:
         mem_mb=1000,
         runtime=5,

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from mmnar.audit import audit
+from mmnar.reporting.audit import audit
 
 
 def cohort(window_end_at_discharge: bool):

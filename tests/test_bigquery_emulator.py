@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mmnar import extract
-from mmnar.sources import open_source, synthetic_layout
-from mmnar.sources.bigquery import BigQueryConfigError, BigQuerySource, preflight
+from mmnar.data import extract
+from mmnar.data.sources import open_source, synthetic_layout
+from mmnar.data.sources.bigquery import BigQueryConfigError, BigQuerySource, preflight
 from mmnar.synth import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def test_bigquery_emulator_rerun_reads_the_cache(bigquery_config, tmp_path, capl
     run_extraction(source, tmp_path / "first", "paper")
     calls = []
     source.client.query = lambda *args, **kwargs: calls.append(args)  # any new query would land here
-    with caplog.at_level(logging.INFO, logger="mmnar.sources.bigquery"):
+    with caplog.at_level(logging.INFO, logger="mmnar.data.sources.bigquery"):
         run_extraction(source, tmp_path / "again", "paper")
     assert calls == []
     assert caplog.text.count("cache hit") == 4

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mmnar.sql_portability import check_sql_dir, problems, shared_statements
+from mmnar.data.sql_portability import check_sql_dir, problems, shared_statements
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "rules" / "sql"
 

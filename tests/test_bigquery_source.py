@@ -11,8 +11,8 @@ import pytest
 from google.api_core.exceptions import BadRequest, Forbidden, NotFound
 from google.auth.exceptions import DefaultCredentialsError
 
-from mmnar.sources import bigquery as bq
-from mmnar.sources.bigquery import BigQueryConfigError, BigQuerySettings, BigQuerySource, BytesLimitError
+from mmnar.data.sources import bigquery as bq
+from mmnar.data.sources.bigquery import BigQueryConfigError, BigQuerySettings, BigQuerySource, BytesLimitError
 
 SQL = "SELECT subject_id FROM `physionet-data.mimiciv_3_1_hosp.patients` WHERE anchor_age >= @age"
 
@@ -83,7 +83,7 @@ def test_bigquery_parameter_types():
 def test_bigquery_cache_hit_skips_the_query(tmp_path, caplog):
     client = FakeClient()
     first = source(tmp_path, client).query(SQL, {"age": 18})
-    with caplog.at_level(logging.INFO, logger="mmnar.sources.bigquery"):
+    with caplog.at_level(logging.INFO, logger="mmnar.data.sources.bigquery"):
         again = source(tmp_path, client).query("-- a comment does not change the result\n" + SQL, {"age": 18})
     assert len(client.queries) == 2  # one dry run and one run, both from the first call
     assert "cache hit" in caplog.text

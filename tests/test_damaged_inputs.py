@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 
 import damage
-from mmnar import MODALITIES
+from mmnar.modalities.registry import names as modality_names
 from mmnar.synth import generate
-from mmnar.sources import synthetic_layout
+from mmnar.data.sources import synthetic_layout
 from workflow_runner import REPO, TINY_CONFIG, snakemake, write_config
 
 TARGETS = ("data/model_input/delta.npy", "results/data_quality.csv")
@@ -42,7 +42,7 @@ def model_input(workdir: Path) -> pd.DataFrame:
     """δ by subject id."""
     labels = pd.read_parquet(workdir / "data/model_input/labels.parquet")
     delta = np.load(workdir / "data/model_input/delta.npy")
-    return pd.DataFrame(delta, columns=list(MODALITIES), index=labels["subject_id"])
+    return pd.DataFrame(delta, columns=list(modality_names()), index=labels["subject_id"])
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmnar import TASKS
-from mmnar.delta import build_model_input, pattern_outcomes, wilson_interval
-from mmnar.split import make_split
-from mmnar.tables import summarise, to_markdown
+from mmnar.data.tasks import TASK_NAMES
+from mmnar.model_input.delta import build_model_input, pattern_outcomes, wilson_interval
+from mmnar.data.split import make_split
+from mmnar.reporting.tables import summarise, to_markdown
 
 
 def write_embedding(path, subject_ids, dim, value):
@@ -96,7 +96,7 @@ def test_split_rejects_several_rows_per_patient():
 
 def test_summary_reports_mean_and_sd_over_seeds():
     rows = [{"model": "m", "variant": "raw", "seed": s, "task": t, "metric": "auc", "value": v}
-            for s, v in enumerate([0.6, 0.8]) for t in TASKS]
+            for s, v in enumerate([0.6, 0.8]) for t in TASK_NAMES]
     table = summarise(pd.DataFrame(rows), [("m", "raw"), ("absent", "raw")])
     assert len(table) == 1 and table.loc[0, "n_seeds"] == 2
     assert table.loc[0, "readmit_30d_auc_mean"] == pytest.approx(0.7)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmnar import TASKS
+from mmnar.data.tasks import TASK_NAMES
 from workflow_runner import REPO, TINY_CONFIG, snakemake, write_config
 
 DEMO = REPO.parent / "shared" / "data" / "mimic-iv-demo-2.2"
@@ -30,4 +30,4 @@ def test_workflow_runs_on_the_mimic_iv_demo(tmp_path):
     assert quality.empty, f"a clean PhysioNet release reported as damaged:\n{quality.head()}"
     table = pd.read_csv(tmp_path / "results/table1.csv")
     assert "Oracle (true probabilities, synthetic only)" not in set(table["label"])
-    assert {f"{t}_auc_mean" for t in TASKS} <= set(table.columns)
+    assert {f"{t}_auc_mean" for t in TASK_NAMES} <= set(table.columns)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mmnar.embed.cache import CacheStats, EmbeddingCache, sha256_bytes
+from mmnar.modalities.cache import CacheStats, EmbeddingCache, sha256_bytes
 
 
 def hashes(*texts):
@@ -79,7 +79,7 @@ def test_hits_are_logged(tmp_path, caplog):
     items = ["alpha"]
     cache = EmbeddingCache(tmp_path, "enc", "v1")
     cache.get_or_compute(hashes(*items), CountingEncoder(items))
-    with caplog.at_level("INFO", logger="mmnar.embed.cache"):
+    with caplog.at_level("INFO", logger="mmnar.modalities.cache"):
         cache.get_or_compute(hashes(*items), CountingEncoder(items))
     assert "1 hits, 0 misses" in caplog.text
 
@@ -191,7 +191,7 @@ def test_crash_mid_call_keeps_committed_chunks_and_resume_matches_uninterrupted_
 def test_nan_rows_are_returned_but_never_cached(tmp_path, caplog):
     items = ["good", "broken", "fine"]
     cache = EmbeddingCache(tmp_path, "enc", "v1")
-    with caplog.at_level("WARNING", logger="mmnar.embed.cache"):
+    with caplog.at_level("WARNING", logger="mmnar.modalities.cache"):
         vectors, stats = cache.get_or_compute(hashes(*items), FailingEncoder(items, {"broken"}))
     assert stats == CacheStats(hits=0, misses=3)
     assert np.isnan(vectors[1]).all() and np.isfinite(vectors[[0, 2]]).all()
@@ -248,7 +248,7 @@ def test_damaged_shard_is_set_aside_with_a_warning_and_its_items_recomputed(tmp_
     damaged_positions = [i for i, h in enumerate(hashes(*items)) if cache.key(h) not in intact_keys]
 
     encoder = CountingEncoder(items)
-    with caplog.at_level("WARNING", logger="mmnar.embed.cache"):
+    with caplog.at_level("WARNING", logger="mmnar.modalities.cache"):
         vectors, stats = cache.get_or_compute(hashes(*items), encoder, shard_size=2)
     warnings = [record for record in caplog.records if record.levelname == "WARNING"]
     assert len(warnings) == 1 and str(damaged) in warnings[0].getMessage()
@@ -263,7 +263,7 @@ def test_damaged_shard_is_set_aside_with_a_warning_and_its_items_recomputed(tmp_
 
     caplog.clear()
     again = CountingEncoder(items)
-    with caplog.at_level("WARNING", logger="mmnar.embed.cache"):
+    with caplog.at_level("WARNING", logger="mmnar.modalities.cache"):
         _, stats = cache.get_or_compute(hashes(*items), again, shard_size=2)
     assert stats == CacheStats(hits=4, misses=0) and again.calls == [] and caplog.records == []
 

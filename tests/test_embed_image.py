@@ -7,8 +7,8 @@ import torch
 import torchvision
 from PIL import Image
 
-from mmnar.embed import image as image_module
-from mmnar.embed.image import ImageEncoder, embed_images, run_embed_image, strip_classifier
+from mmnar.modalities import image as image_module
+from mmnar.modalities.image import ImageEncoder, embed_images, run_embed_image, strip_classifier
 
 SMALL = 64  # pixels; enough for resnet18's 32x downsampling, and fast
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmnar.embed.structured import run_embed_structured
+from mmnar.modalities.structured import run_embed_structured
 
 
 def test_passthrough_preserves_nan_and_order(tmp_path):

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmnar.embed import text as text_module
-from mmnar.embed.text import TextEncoder, embed_notes, run_embed_text
+from mmnar.modalities import text as text_module
+from mmnar.modalities.text import TextEncoder, embed_notes, run_embed_text
 
 LONG_NOTE = " ".join(
     f"Day {day}: patient febrile, cough productive, chest film shows right lower lobe opacity." for day in range(12)

@@ -13,16 +13,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmnar import TASKS
-from mmnar.delta import build_model_input
-from mmnar.embed.structured import run_embed_structured
-from mmnar.evaluate import evaluate_run
-from mmnar.extract import extract_cohort, extract_cxr, extract_notes, extract_structured
+from mmnar.data.tasks import TASK_NAMES
+from mmnar.model_input.delta import build_model_input
+from mmnar.modalities.structured import run_embed_structured
+from mmnar.evaluation.evaluate import evaluate_run
+from mmnar.data.extract import extract_cohort, extract_cxr, extract_notes, extract_structured
 from mmnar.rectifier import run_rectify
-from mmnar.sources import LocalSource, synthetic_layout
-from mmnar.split import make_split
+from mmnar.data.sources import LocalSource, synthetic_layout
+from mmnar.data.split import make_split
 from mmnar.synth import generate
-from mmnar.training import run_train
+from mmnar.training.trainer import run_train
 
 SQL = Path(__file__).parents[1] / "rules" / "sql"
 PARAMS = {"hidden_dim": 32, "n_heads": 2, "lr": 1e-3, "batch_size": 64, "max_epochs": 8, "patience": 3,
@@ -86,9 +86,9 @@ def test_permuted_labels_give_chance_auc_for_every_task_and_model(model_input):
     labels = pd.read_parquet(model_input / "model_input" / "labels.parquet")
     rng = np.random.default_rng(11)
     shuffled = labels.copy()
-    shuffled[list(TASKS)] = labels[list(TASKS)].to_numpy()[rng.permutation(len(labels))]
+    shuffled[list(TASK_NAMES)] = labels[list(TASK_NAMES)].to_numpy()[rng.permutation(len(labels))]
     auc = run_all_models(model_input, shuffled, "shuffled")
-    assert len(auc) == 3 * 2 * len(TASKS)
+    assert len(auc) == 3 * 2 * len(TASK_NAMES)
     assert auc["value"].between(0.35, 0.65).all(), auc.to_string()
     assert abs(auc["value"].mean() - 0.5) < 0.05, auc.to_string()
 

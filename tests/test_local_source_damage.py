@@ -4,7 +4,7 @@ import gzip
 
 import pytest
 
-from mmnar.sources.local import LocalSource, SourceReadError, csv_header
+from mmnar.data.sources.local import LocalSource, SourceReadError, csv_header
 
 HEADER = "note_id,subject_id,hadm_id,note_type,note_seq,charttime,storetime,text"
 SQL = "SELECT n.note_id, n.subject_id, n.text FROM `physionet-data.mimiciv_note.discharge` AS n"

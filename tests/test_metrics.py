@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from mmnar import TASKS
-from mmnar.metrics import evaluate_predictions, expected_calibration_error, task_metrics
+from mmnar.data.tasks import TASK_NAMES
+from mmnar.evaluation.metrics import evaluate_predictions, expected_calibration_error, task_metrics
 
 
 def test_task_metrics_match_sklearn_on_defined_labels():
@@ -39,12 +39,12 @@ def test_evaluate_predictions_long_format_on_requested_split():
     split = np.where(np.arange(n) < 60, "test", "val")
     pred = pd.DataFrame({"subject_id": np.arange(n)[::-1], "split": split[::-1]})
     labels = pd.DataFrame({"subject_id": np.arange(n)})
-    for task in TASKS:
+    for task in TASK_NAMES:
         labels[task] = (rng.random(n) < 0.4).astype(float)
         pred[f"p_{task}"] = rng.random(n)[::-1]
     table = evaluate_predictions(pred, labels, split="test")
     assert list(table.columns) == ["task", "metric", "value"]
-    assert len(table) == 3 * len(TASKS)
+    assert len(table) == 3 * len(TASK_NAMES)
     merged = pred.merge(labels, on="subject_id").query("split == 'test'")
     expected = roc_auc_score(merged["icu_90d"], merged["p_icu_90d"])
     assert table.query("task == 'icu_90d' and metric == 'auc'")["value"].item() == pytest.approx(expected)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmnar import TASKS
+from mmnar.data.tasks import TASK_NAMES
 from mmnar.rectifier import PatternRectifier, crossfit_on_evaluation_set, run_rectify
 
 
@@ -94,11 +94,11 @@ def _write_stage_inputs(tmp_path, rng, n=600):
     pattern_id = rng.integers(0, 4, n)
     predictions = pd.DataFrame({"subject_id": subject_ids, "split": split})
     labels = pd.DataFrame({"subject_id": subject_ids, "pattern_id": pattern_id})
-    for task in TASKS:
+    for task in TASK_NAMES:
         p = rng.uniform(0.05, 0.5, n)
         predictions[f"p_{task}"] = p
         labels[task] = (rng.random(n) < p + 0.15 * (pattern_id == 2)).astype(float)
-    labels.loc[rng.random(n) < 0.1, TASKS[0]] = np.nan
+    labels.loc[rng.random(n) < 0.1, TASK_NAMES[0]] = np.nan
     predictions.to_parquet(tmp_path / "predictions.parquet")
     labels.to_parquet(tmp_path / "labels.parquet")
     return predictions, labels
@@ -111,7 +111,7 @@ def test_validation_protocol_never_reads_test_labels(tmp_path):
 
     test = predictions["split"].to_numpy() == "test"
     permuted = labels.copy()
-    for task in TASKS:
+    for task in TASK_NAMES:
         permuted.loc[test, task] = rng.permutation(permuted.loc[test, task].to_numpy())
         permuted.loc[test & (rng.random(len(test)) < 0.3), task] = 1 - permuted.loc[test, task].mean()
     permuted.to_parquet(tmp_path / "labels.parquet")

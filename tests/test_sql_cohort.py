@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from mimic_fixture import write_fixture
-from mmnar.extract import (cxr_image_path, extract_cohort, extract_cxr, extract_notes,
+from mmnar.data.extract import (cxr_image_path, extract_cohort, extract_cxr, extract_notes,
                            extract_structured, sample_patients)
-from mmnar.sources.local import LocalSource, MissingSourceError
-from mmnar.sql import read_sql, referenced_datasets, retarget_datasets, to_duckdb
+from mmnar.data.sources.local import LocalSource, MissingSourceError
+from mmnar.data.sql import read_sql, referenced_datasets, retarget_datasets, to_duckdb
 
 SQL = Path(__file__).parents[1] / "rules" / "sql"
 
@@ -131,7 +131,7 @@ def test_table_names_are_canonical_and_retargetable():
 
 
 def test_inconsistent_times_are_named_and_mimic_lags_are_allowed():
-    from mmnar.extract import inconsistent_times
+    from mmnar.data.extract import inconsistent_times
 
     t = pd.Timestamp
     base = dict(admittime=t("2150-01-01 10:00"), dischtime=t("2150-01-10"), intime=t("2150-01-01 09:30"),
@@ -150,8 +150,8 @@ def test_inconsistent_times_are_named_and_mimic_lags_are_allowed():
 
 
 def test_blank_and_zero_filled_notes_are_not_observations(tmp_path):
-    from mmnar.extract import extract_notes
-    from mmnar.quality import QualityReport
+    from mmnar.data.extract import extract_notes
+    from mmnar.data.quality import QualityReport
 
     class Notes:
         rejected_rows = []

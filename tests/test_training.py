@@ -5,8 +5,8 @@ import torch
 
 from mmnar import MODALITIES, TASKS
 from mmnar.losses import masked_bce_with_logits
-from mmnar.metrics import task_metrics
-from mmnar.training import apply_standardiser, fit_predict, fit_standardiser, run_train
+from mmnar.evaluation.metrics import task_metrics
+from mmnar.training.trainer import apply_standardiser, fit_predict, fit_standardiser, run_train
 
 DIMS = {"S": 6, "I": 5, "T": 4, "R": 3}
 FAST = {"hidden_dim": 16, "n_heads": 2, "batch_size": 32, "max_epochs": 12, "patience": 5, "lr": 3e-3, "device": "cpu"}

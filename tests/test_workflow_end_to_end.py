@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mmnar import TASKS
+from mmnar.data.tasks import TASK_NAMES
 from workflow_runner import REPO, TINY_CONFIG, planned_jobs, snakemake, write_config
 
 
@@ -27,7 +27,7 @@ def test_table1_has_every_model_task_and_metric(finished_run):
         "+ reconstruction (CRL-MMNAR, no rectifier)", "CRL-MMNAR (+ rectifier)",
         "CRL-MMNAR (+ rectifier cross-fitted on test: paper protocol, uses test labels)",
         "Oracle (true probabilities, synthetic only)"]
-    for task in TASKS:
+    for task in TASK_NAMES:
         for metric in ("auc", "auprc", "brier"):
             assert table[f"{task}_{metric}_mean"].notna().all()
             assert table[f"{task}_{metric}_sd"].notna().all()
@@ -38,7 +38,7 @@ def test_table1_has_every_model_task_and_metric(finished_run):
 def test_figure1_and_ablation_table_exist(finished_run):
     assert (finished_run / "results/figure1_pattern_outcomes.png").stat().st_size > 10_000
     figure = pd.read_csv(finished_run / "results/figure1_pattern_outcomes.csv")
-    assert set(figure["task"]) == set(TASKS)
+    assert set(figure["task"]) == set(TASK_NAMES)
     assert (figure["n_patients"].ge(10) | figure["suppressed"]).all()
     assert figure.loc[figure["suppressed"], ["n_events", "rate"]].isna().all().all()
     assert len(pd.read_csv(finished_run / "results/table2.csv")) == 4

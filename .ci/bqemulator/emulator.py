@@ -21,8 +21,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mmnar.sources import synthetic_layout
-from mmnar.sources.local import COLUMN_TYPES
+from mmnar.data.sources import synthetic_layout
+from mmnar.data.sources.local import COLUMN_TYPES
 
 PROJECT = "test-project"
 DATASETS = {"hosp": "mimiciv_3_1_hosp", "icu": "mimiciv_3_1_icu", "note": "mimiciv_note"}

@@ -1,9 +1,10 @@
-"""mmnar-pipeline: multimodal EHR representations that treat modality missingness as signal."""
+"""mmnar-pipeline: multimodal EHR representations that treat modality missingness as signal.
 
-MODALITIES = ("S", "I", "T", "R")
-"""Structured EHR, chest X-ray image, discharge summary, radiology reports — fixed order everywhere."""
-
-TASKS = ("readmit_30d", "icu_90d", "mortality_inhosp")
-"""Prediction targets, fixed order everywhere."""
+Layers, imports pointing down only: ``data`` (sources, SQL, cohort, tasks, splits, quality) →
+``modalities`` (registry, extractors, encoders, cache) → ``model_input`` (δ, arrays, series
+preprocessing) → ``models`` (contract, registry, one module per model) → ``training`` (trainer,
+predict) → ``rectifier`` → ``evaluation`` → ``reporting``. ``config`` checks a run before any job;
+``synth`` writes the synthetic cohort in PhysioNet layout.
+"""
 
 __version__ = "0.1.0"

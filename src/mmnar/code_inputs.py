@@ -15,7 +15,7 @@ PACKAGE = "mmnar"
 
 
 def module_file(package_root: Path, module: str) -> Path | None:
-    """File of a dotted ``mmnar`` module (``mmnar.embed.text`` → ``embed/text.py``), or None."""
+    """File of a dotted ``mmnar`` module (``mmnar.modalities.text`` → ``embed/text.py``), or None."""
     parts = module.split(".")[1:]
     base = package_root.joinpath(*parts)
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
@@ -52,7 +52,7 @@ def _imported_modules(path: Path, own_module: str | None) -> frozenset[str]:
             else:
                 base = node.module or ""
             found.add(base)
-            # ``from mmnar.embed import cache`` imports the submodule when there is one.
+            # ``from mmnar.modalities import cache`` imports the submodule when there is one.
             found.update(f"{base}.{alias.name}" for alias in node.names)
     return frozenset(name for name in found if name == PACKAGE or name.startswith(PACKAGE + "."))
 

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mmnar.errors import ConfigError
+
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 """The schema in a source checkout (the workflow passes its own copy explicitly)."""
 
@@ -30,10 +32,6 @@ OFFLINE_VALUES = {"1", "ON", "YES", "TRUE"}
 LOCAL_WEIGHT_SUFFIXES = (".pt", ".pth")
 RANDOM_WEIGHTS = "random"
 _SUGGESTED_ARCHS = ("resnet18", "resnet50", "densenet121", "efficientnet_b0", "convnext_tiny", "vit_b_16")
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message names the key and the fix, in one line."""
 
 
 def error_line(error: BaseException) -> str:
@@ -88,8 +86,7 @@ def validate_config(config: dict, schema: str | os.PathLike | Mapping = SCHEMA) 
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
-    if not isinstance(schema, Mapping):
-        schema = load_schema(schema)
+    schema = with_model_params(load_schema(schema) if not isinstance(schema, Mapping) else copy.deepcopy(schema))
     if not isinstance(config, dict):
         raise ConfigError(f"config: must be a mapping of keys to values, got {_short(config)}")
     fill_defaults(config, schema)
@@ -97,6 +94,31 @@ def validate_config(config: dict, schema: str | os.PathLike | Mapping = SCHEMA) 
     if error is not None:
         raise ConfigError(describe_schema_error(error))
     return config
+
+
+def check_model_params(config: Mapping) -> None:
+    """What a model's parameter schema cannot say: attention heads must divide the width."""
+    from mmnar.models.registry import get
+
+    for name in config["models"]:
+        params = get(name).resolve(config.get("model_params", {}).get(name))
+        if "n_heads" in params and params["hidden_dim"] % params["n_heads"]:
+            raise ConfigError(f"config 'model_params.{name}.n_heads' ({params['n_heads']}) must divide "
+                              f"'model_params.{name}.hidden_dim' ({params['hidden_dim']})")
+    unknown = sorted(set(config["rectifier"]["models"]) - set(config["models"]))
+    if unknown:
+        raise ConfigError(f"config 'rectifier.models': {unknown} not in 'models'; add them there or remove them here")
+
+
+def with_model_params(schema: dict) -> dict:
+    """The schema with ``model_params.<model>`` spelled out from each registered model's own
+    parameters, so a wrong or unknown model parameter is reported like any other key."""
+    from mmnar.models.registry import specs
+
+    model_params = schema.get("properties", {}).get("model_params")
+    if model_params is not None:
+        model_params["properties"] = {name: spec.schema() for name, spec in specs().items()}
+    return schema
 
 
 def dotted_key(path: Iterable[Any]) -> str:
@@ -170,7 +192,7 @@ def offline_variable(environ: Mapping[str, str] | None = None) -> str | None:
 
 def check_text_encoder(encoder: str, key: str = "embeddings.text.encoder") -> None:
     """The bundled model, a local folder with a config.json, or a hub id (cached, when offline)."""
-    from mmnar.embed.text import BUNDLED_ENCODER, resolve_encoder_source
+    from mmnar.modalities.text import BUNDLED_ENCODER, resolve_encoder_source
 
     if encoder == BUNDLED_ENCODER:
         try:
@@ -290,12 +312,11 @@ def check_config(config: dict, *, main_process: bool = True, local_jobs: bool = 
         if config["source"] in ("local", "bigquery") and local.get("cxr"):
             require_folder("local.cxr", local["cxr"], ("mimic-cxr-2.0.0-metadata.csv.gz", "files"))
         if config["source"] == "bigquery":
-            from mmnar.sources.bigquery import preflight
+            from mmnar.data.sources.bigquery import preflight
 
             preflight(config)
     training = config["training"]
-    if training["hidden_dim"] % training["n_heads"]:
-        raise ConfigError("config 'training.n_heads' must divide 'training.hidden_dim'")
+    check_model_params(config)
     split = config["split"]
     if split["val_fraction"] + split["test_fraction"] >= 0.8:
         raise ConfigError("config 'split.val_fraction' + 'split.test_fraction' leave under 20 % for training")

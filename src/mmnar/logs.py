@@ -12,7 +12,7 @@ def to_file(path: str | Path) -> None:
 
     An uncaught exception is logged too, traceback included, so a failed job's own log says why it
     failed (Snakemake shows only the console otherwise). Messages of the package's errors never hold
-    patient data (see ``mmnar.sources.local.source_error``).
+    patient data (see ``mmnar.data.sources.local.source_error``).
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     file_handler = logging.FileHandler(path, mode="w")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmnar import TASKS
+from mmnar.data.tasks import TASK_NAMES
 from mmnar.io import atomic_path
 
 PROTOCOLS = ("validation", "paper_crossfit_test")
@@ -161,18 +161,19 @@ def run_rectify(
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     settings = {"kappa_grid": list(DEFAULT_KAPPA_GRID), "n_folds": 2, "min_count": 10, "seed": 0, **(params or {})}
     predictions = pd.read_parquet(predictions_path)
-    labels = pd.read_parquet(labels_path, columns=["subject_id", *TASKS, "pattern_id"])
+    labels = pd.read_parquet(labels_path, columns=["subject_id", *TASK_NAMES, "pattern_id"])
     merged = predictions[["subject_id", "split"]].merge(labels, on="subject_id", how="left", validate="one_to_one")
     if merged["pattern_id"].isna().any():
         raise ValueError(f"{int(merged['pattern_id'].isna().sum())} predicted patients have no row in {labels_path}")
     pattern = merged["pattern_id"].to_numpy()
-    fit_rows = (merged["split"] == ("val" if protocol == "validation" else "test")).to_numpy()
+    fit_split = (merged["split"] == ("val" if protocol == "validation" else "test")).to_numpy()
 
     rectified = predictions.copy()
     record: dict[str, Any] = {"protocol": protocol, "params": settings, "fit_split": "val" if protocol == "validation" else "test", "tasks": {}}
-    for task in TASKS:
+    for task in TASK_NAMES:
         column = f"p_{task}"
         p, y = predictions[column].to_numpy(dtype=float), merged[task].to_numpy(dtype=float)
+        fit_rows = fit_split & np.isfinite(p)  # a single-modality reference predicts only where it applies
         if protocol == "validation":
             rectifier = PatternRectifier(**settings).fit(y[fit_rows], p[fit_rows], pattern[fit_rows])
             rectified[column] = rectifier.transform(p, pattern)

@@ -1,7 +1,7 @@
 """Snakemake adapter: chest X-ray embeddings."""
 import torch
 
-from mmnar.embed.image import run_embed_image
+from mmnar.modalities.image import run_embed_image
 from mmnar.logs import to_file
 
 to_file(snakemake.log[0])

@@ -1,5 +1,5 @@
 """Snakemake adapter: structured feature vectors as the S embedding."""
-from mmnar.embed.structured import run_embed_structured
+from mmnar.modalities.structured import run_embed_structured
 from mmnar.logs import to_file
 
 to_file(snakemake.log[0])

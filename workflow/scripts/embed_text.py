@@ -1,7 +1,7 @@
 """Snakemake adapter: note embeddings (T = discharge summaries, R = radiology reports)."""
 import torch
 
-from mmnar.embed.text import run_embed_text
+from mmnar.modalities.text import run_embed_text
 from mmnar.logs import to_file
 
 to_file(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Snakemake adapter: index admissions and labels."""
-from mmnar.extract import extract_cohort
+from mmnar.data.extract import extract_cohort
 from mmnar.logs import to_file
-from mmnar.sources import open_source
+from mmnar.data.sources import open_source
 
 to_file(snakemake.log[0])
 p, o = snakemake.params, snakemake.output

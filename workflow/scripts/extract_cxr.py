@@ -1,7 +1,7 @@
 """Snakemake adapter: latest frontal chest X-ray per stay inside the window."""
-from mmnar.extract import extract_cxr
+from mmnar.data.extract import extract_cxr
 from mmnar.logs import to_file
-from mmnar.sources import cxr_source
+from mmnar.data.sources import cxr_source
 
 to_file(snakemake.log[0])
 o = snakemake.output

@@ -1,7 +1,7 @@
 """Snakemake adapter: discharge summaries or radiology reports inside the window."""
-from mmnar.extract import extract_notes
+from mmnar.data.extract import extract_notes
 from mmnar.logs import to_file
-from mmnar.sources import notes_available, open_source
+from mmnar.data.sources import notes_available, open_source
 
 to_file(snakemake.log[0])
 i, o, p = snakemake.input, snakemake.output, snakemake.params

@@ -1,7 +1,7 @@
 """Snakemake adapter: structured features over the window."""
-from mmnar.extract import extract_structured
+from mmnar.data.extract import extract_structured
 from mmnar.logs import to_file
-from mmnar.sources import open_source
+from mmnar.data.sources import open_source
 
 to_file(snakemake.log[0])
 i, o, p = snakemake.input, snakemake.output, snakemake.params

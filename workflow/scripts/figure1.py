@@ -1,7 +1,7 @@
 """Snakemake adapter: outcome rate by observation pattern (Figure 1)."""
 import pandas as pd
 
-from mmnar.delta import pattern_outcomes, plot_pattern_outcomes
+from mmnar.reporting.figures import pattern_outcomes, plot_pattern_outcomes
 from mmnar.io import atomic_path
 from mmnar.logs import to_file
 

@@ -1,5 +1,5 @@
 """Snakemake adapter: which task × window pairs leak the outcome into the inputs."""
-from mmnar.audit import run_audit
+from mmnar.reporting.audit import run_audit
 from mmnar.logs import to_file
 
 to_file(snakemake.log[0])

@@ -3,7 +3,7 @@ import pandas as pd
 
 from mmnar.io import atomic_path
 from mmnar.logs import to_file
-from mmnar.split import make_split
+from mmnar.data.split import make_split
 
 to_file(snakemake.log[0])
 split = make_split(pd.read_parquet(snakemake.input.labels), int(snakemake.wildcards.seed),

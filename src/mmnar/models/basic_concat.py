@@ -13,26 +13,35 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmnar import MODALITIES, TASKS
-from mmnar.models.components import ModelOutput
+from mmnar.models.base import DROPOUT, HIDDEN_DIM, InputSpec, ModelInputs, ModelOutput, ModelSpec, all_vectors
 
 
 class BasicConcat(nn.Module):
-    def __init__(self, input_dims: Mapping[str, int], hidden_dim: int, dropout: float, n_tasks: int = len(TASKS)):
+    def __init__(self, input_spec: InputSpec, hidden_dim: int, dropout: float):
         super().__init__()
-        total_dim = sum(input_dims[m] for m in MODALITIES)
+        self.modalities = tuple(input_spec.vector_dims)
         self.encoder = nn.Sequential(
-            nn.Linear(total_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(sum(input_spec.vector_dims.values()), hidden_dim), nn.GELU(), nn.Dropout(dropout),
             nn.Linear(hidden_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout),
         )
-        self.heads = nn.Linear(hidden_dim, n_tasks)  # one linear head per task on the shared h
+        self.heads = nn.Linear(hidden_dim, input_spec.n_outputs)  # one linear head per task on the shared h
 
-    def represent(self, inputs: Mapping[str, torch.Tensor], delta: torch.Tensor) -> torch.Tensor:
-        return self.encoder(torch.cat([inputs[m] for m in MODALITIES], dim=1))
+    def represent(self, inputs: ModelInputs) -> torch.Tensor:
+        return self.encoder(torch.cat([inputs.vectors[m] for m in self.modalities], dim=1))
 
-    def forward(self, inputs: Mapping[str, torch.Tensor], delta: torch.Tensor, with_aux: bool = True) -> ModelOutput:
-        return ModelOutput(self.heads(self.represent(inputs, delta)), {})
+    def forward(self, inputs: ModelInputs, with_aux: bool = True) -> ModelOutput:
+        return ModelOutput(self.heads(self.represent(inputs)), {})
 
 
-def build(input_dims: Mapping[str, int], params: Mapping[str, Any]) -> BasicConcat:
-    return BasicConcat(input_dims, hidden_dim=params["hidden_dim"], dropout=params["dropout"])
+def build(input_spec: InputSpec, params: Mapping[str, Any]) -> BasicConcat:
+    return BasicConcat(input_spec, hidden_dim=params["hidden_dim"], dropout=params["dropout"])
+
+
+SPEC = ModelSpec(
+    name="basic_concat",
+    label="Concatenation baseline (zero imputation)",
+    citation="Concatenation MLP with zero imputation (CRL-MMNAR paper, Table 2 baseline)",
+    reads=all_vectors,
+    build=build,
+    params={"hidden_dim": HIDDEN_DIM, "dropout": DROPOUT},
+)

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import nn
-
-from mmnar import MODALITIES
-
-
-class ModelOutput(NamedTuple):
-    """Task logits ``(B, n_tasks)`` and the model's unweighted auxiliary loss terms."""
-
-    logits: torch.Tensor
-    aux_terms: dict[str, torch.Tensor]
 
 
 def two_layer_mlp(in_dim: int, hidden_dim: int, out_dim: int, dropout: float) -> nn.Sequential:
@@ -45,12 +34,8 @@ def _uniform_like_linear(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
     return torch.empty(shape).uniform_(-bound, bound)
 
 
-_PATTERN_BITS = torch.tensor([2 ** (len(MODALITIES) - 1 - k) for k in range(len(MODALITIES))])
-
-
 def pattern_index(delta: torch.Tensor) -> torch.Tensor:
-    """Observation pattern as an integer in [0, 16): delta read as a binary number, S the high bit."""
-    return (delta.long() * _PATTERN_BITS.to(delta.device)).sum(dim=1)
-
-
-N_PATTERNS = 2 ** len(MODALITIES)
+    """Observation pattern as an integer in ``[0, 2**M)``: bit k is modality k of the registry
+    (S the lowest bit), the one encoding used by ``labels.parquet``, Figure 1 and the rectifier."""
+    bits = 2 ** torch.arange(delta.shape[1], device=delta.device)
+    return (delta.long() * bits).sum(dim=1)

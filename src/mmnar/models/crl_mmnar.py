@@ -2,7 +2,10 @@
 
 Stage 1 builds ``h_i`` from the observed modalities and the observation pattern delta_i:
 
-1. each modality m is projected to a token ``e^(m)`` (two-layer MLP to ``hidden_dim``);
+1. each modality m is projected to a token ``e^(m)`` (two-layer MLP to ``hidden_dim``); with
+   ``structured_encoder: recurrent`` the structured modality is read as its hourly series and
+   encoded by a GRU over (values, mask, time since last) instead (paper App. B.1: "lightweight
+   feed-forward or recurrent models");
 2. ``z = MLP(delta)`` is trained as an auto-encoder of delta (term ``miss``);
 3. gating ``e_gate^(m) = delta^(m) * sigmoid(W^(m) z + b^(m)) * e^(m)`` (element-wise gate);
 4. multi-head self-attention with a key padding mask on the missing tokens (residual +
@@ -20,38 +23,41 @@ Stage 2: ``logit_it = g_t(h_i) + tau_{delta_i,t}`` with linear heads g_t and a p
 initialised at zero, which lets the outcome depend on delta directly.
 
 ``reconstruction=False`` gives the Table-2 "+MMNAR fusion" ablation (module ``mmnar_fusion``).
+Every registered modality is a token, so the model reads a fifth modality as soon as it is registered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from mmnar import MODALITIES, TASKS
 from mmnar.losses import delta_autoencoder_bce, masked_info_nce, masked_reconstruction_mse
-from mmnar.models.components import N_PATTERNS, ModelOutput, PerModalityMLP, pattern_index, two_layer_mlp
+from mmnar.models.base import (DROPOUT, HIDDEN_DIM, N_HEADS, SEQUENCE, VECTOR, InputSpec, ModelInputs, ModelOutput,
+                               ModelSpec, Param)
+from mmnar.models.components import PerModalityMLP, pattern_index, two_layer_mlp
+from mmnar.models.series_encoders import RecurrentSeriesEncoder
+
+STRUCTURED = "S"
+"""The modality a recurrent structured encoder reads as a series."""
 
 
 class CRLMMNAR(nn.Module):
-    def __init__(
-        self,
-        input_dims: Mapping[str, int],
-        hidden_dim: int,
-        n_heads: int,
-        dropout: float,
-        tau_cont: float,
-        reconstruction: bool = True,
-        n_tasks: int = len(TASKS),
-    ):
+    def __init__(self, input_spec: InputSpec, hidden_dim: int, n_heads: int, dropout: float, tau_cont: float,
+                 reconstruction: bool = True):
         super().__init__()
-        n_modalities = len(MODALITIES)
+        self.modalities = input_spec.modalities
+        n_modalities = len(self.modalities)
         self.hidden_dim = hidden_dim
         self.tau_cont = tau_cont
         self.reconstruction = reconstruction
-        self.projectors = nn.ModuleDict({m: two_layer_mlp(input_dims[m], hidden_dim, hidden_dim, dropout) for m in MODALITIES})
+        self.projectors = nn.ModuleDict({m: two_layer_mlp(d, hidden_dim, hidden_dim, dropout)
+                                         for m, d in input_spec.vector_dims.items()})
+        self.series_encoders = nn.ModuleDict({
+            m: nn.Sequential(RecurrentSeriesEncoder(shape.n_features, hidden_dim, cell="gru"), nn.Linear(hidden_dim, hidden_dim))
+            for m, shape in input_spec.series.items()})
         self.delta_encoder = nn.Sequential(nn.Linear(n_modalities, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim))
         self.delta_decoder = nn.Linear(hidden_dim, n_modalities)
         self.gates = nn.Linear(hidden_dim, n_modalities * hidden_dim)  # W^(m), b^(m) for all m at once
@@ -61,17 +67,18 @@ class CRLMMNAR(nn.Module):
         self.dropout = nn.Dropout(dropout)
         if reconstruction:
             self.reconstructors = PerModalityMLP(n_modalities, hidden_dim, hidden_dim, hidden_dim, dropout)  # phi^(m)
-        self.heads = nn.Linear(hidden_dim, n_tasks)  # one linear head g_t per task on the shared h
-        self.pattern_offset = nn.Embedding(N_PATTERNS, n_tasks)
+        self.heads = nn.Linear(hidden_dim, input_spec.n_outputs)  # one linear head g_t per task on the shared h
+        self.pattern_offset = nn.Embedding(2**n_modalities, input_spec.n_outputs)
         nn.init.zeros_(self.pattern_offset.weight)
 
-    def modality_tokens(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Ungated projections ``e^(m)``, shape ``(B, 4, d)``."""
-        return torch.stack([self.projectors[m](inputs[m]) for m in MODALITIES], dim=1)
+    def modality_tokens(self, inputs: ModelInputs) -> torch.Tensor:
+        """Ungated projections ``e^(m)``, shape ``(B, M, d)``."""
+        return torch.stack([self.series_encoders[m](inputs.series[m]) if m in self.series_encoders
+                            else self.projectors[m](inputs.vectors[m]) for m in self.modalities], dim=1)
 
     def gate(self, tokens: torch.Tensor, z: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
         """``delta^(m) * sigmoid(W^(m) z + b^(m)) * e^(m)``; missing tokens are exactly zero."""
-        gate_values = torch.sigmoid(self.gates(z)).view(-1, len(MODALITIES), self.hidden_dim)
+        gate_values = torch.sigmoid(self.gates(z)).view(-1, len(self.modalities), self.hidden_dim)
         return torch.where(observed.unsqueeze(-1), gate_values * tokens, torch.zeros_like(tokens))
 
     def fuse(self, gated: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
@@ -84,13 +91,14 @@ class CRLMMNAR(nn.Module):
         weights = observed.to(x.dtype).unsqueeze(-1)
         return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
-    def represent(self, inputs: Mapping[str, torch.Tensor], delta: torch.Tensor) -> torch.Tensor:
+    def represent(self, inputs: ModelInputs) -> torch.Tensor:
         """The fused representation ``h`` (eval-mode use: tests, embeddings export)."""
-        observed = delta.bool()
-        z = self.delta_encoder(delta.to(self.gates.weight.dtype))
+        observed = inputs.delta.bool()
+        z = self.delta_encoder(inputs.delta.to(self.gates.weight.dtype))
         return self.fuse(self.gate(self.modality_tokens(inputs), z, observed), observed)
 
-    def forward(self, inputs: Mapping[str, torch.Tensor], delta: torch.Tensor, with_aux: bool = True) -> ModelOutput:
+    def forward(self, inputs: ModelInputs, with_aux: bool = True) -> ModelOutput:
+        delta = inputs.delta
         observed = delta.bool()
         delta_float = delta.to(self.gates.weight.dtype)
         z = self.delta_encoder(delta_float)
@@ -98,8 +106,8 @@ class CRLMMNAR(nn.Module):
         gated = self.gate(tokens, z, observed)
         reconstruct = with_aux and self.reconstruction
         if reconstruct:
-            # Fuse the full token set and the four drop-one sets in a single attention call.
-            n_modalities, batch = len(MODALITIES), delta.shape[0]
+            # Fuse the full token set and the M drop-one sets in a single attention call.
+            n_modalities, batch = len(self.modalities), delta.shape[0]
             keep = ~torch.eye(n_modalities, dtype=torch.bool, device=delta.device)
             masks = torch.cat([observed] + [observed & keep[k] for k in range(n_modalities)], dim=0)
             fused = self.fuse(gated.repeat(n_modalities + 1, 1, 1), masks).view(n_modalities + 1, batch, -1)
@@ -111,22 +119,47 @@ class CRLMMNAR(nn.Module):
         if with_aux:
             aux["miss"] = delta_autoencoder_bce(self.delta_decoder(z), delta_float)
         if reconstruct:
-            targets = tokens.transpose(0, 1)  # (4, B, d), e^(m) per modality
+            targets = tokens.transpose(0, 1)  # (M, B, d), e^(m) per modality
             reconstructed = self.reconstructors(h_without)
             usable = (observed & (observed.sum(dim=1, keepdim=True) > 1)).T  # m observed and something else to rebuild it from
             reconstruction = masked_reconstruction_mse(targets.detach(), reconstructed, usable)
             contrastive = masked_info_nce(targets, reconstructed, usable, self.tau_cont)
-            for k, m in enumerate(MODALITIES):
+            for k, m in enumerate(self.modalities):
                 aux[f"rec_{m}"], aux[f"cont_{m}"] = reconstruction[k], contrastive[k]
         return ModelOutput(logits, aux)
 
 
-def build(input_dims: Mapping[str, int], params: Mapping[str, Any], reconstruction: bool = True) -> CRLMMNAR:
-    return CRLMMNAR(
-        input_dims,
-        hidden_dim=params["hidden_dim"],
-        n_heads=params["n_heads"],
-        dropout=params["dropout"],
-        tau_cont=params["tau_cont"],
-        reconstruction=reconstruction,
-    )
+def reads(modalities: Sequence[str], params: Mapping[str, Any]) -> dict[str, str]:
+    """Every modality as a vector, except S as a series under ``structured_encoder: recurrent``."""
+    recurrent = params["structured_encoder"] == "recurrent"
+    return {m: SEQUENCE if (recurrent and m == STRUCTURED) else VECTOR for m in modalities}
+
+
+def build(input_spec: InputSpec, params: Mapping[str, Any], reconstruction: bool = True) -> CRLMMNAR:
+    return CRLMMNAR(input_spec, hidden_dim=params["hidden_dim"], n_heads=params["n_heads"], dropout=params["dropout"],
+                    tau_cont=params["tau_cont"], reconstruction=reconstruction)
+
+
+FUSION_PARAMS = {
+    "hidden_dim": HIDDEN_DIM,
+    "n_heads": N_HEADS,
+    "dropout": DROPOUT,
+    "structured_encoder": Param("mlp", {"enum": ["mlp", "recurrent"]},
+                                "S as its aggregated vector through an MLP, or as its hourly series through a GRU"),
+    "lambda_miss": Param(0.1, {"type": "number", "minimum": 0}, "weight of the delta auto-encoder BCE (L_miss)"),
+}
+"""Parameters shared with the "+MMNAR fusion" ablation."""
+
+SPEC = ModelSpec(
+    name="crl_mmnar",
+    label="CRL-MMNAR",
+    citation="CRL-MMNAR: causal representation learning under modality missing-not-at-random (docs/method.md)",
+    reads=reads,
+    build=build,
+    params={
+        **FUSION_PARAMS,
+        "lambda_rec": Param(0.1, {"type": "number", "minimum": 0}, "weight of each modality's masked-reconstruction MSE"),
+        "lambda_cont": Param(0.1, {"type": "number", "minimum": 0}, "weight of each modality's InfoNCE term"),
+        "tau_cont": Param(0.1, {"type": "number", "exclusiveMinimum": 0}, "InfoNCE temperature"),
+    },
+)

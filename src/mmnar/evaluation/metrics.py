@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from mmnar import TASKS
+from mmnar.data.tasks import TASK_NAMES
 
 
 def _defined(y, p) -> tuple[np.ndarray, np.ndarray]:
@@ -47,11 +47,11 @@ def evaluate_predictions(df_pred: pd.DataFrame, df_labels: pd.DataFrame, split: 
 
     ``df_pred`` has ``subject_id, split, p_<task>``; ``df_labels`` has ``subject_id, <task>``.
     """
-    merged = df_pred.merge(df_labels[["subject_id", *TASKS]], on="subject_id", how="left", validate="one_to_one")
+    merged = df_pred.merge(df_labels[["subject_id", *TASK_NAMES]], on="subject_id", how="left", validate="one_to_one")
     merged = merged[merged["split"] == split]
     rows = [
         {"task": task, "metric": metric, "value": value}
-        for task in TASKS
+        for task in TASK_NAMES
         for metric, value in task_metrics(merged[task], merged[f"p_{task}"]).items()
     ]
     return pd.DataFrame(rows, columns=["task", "metric", "value"])

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlglot import exp
 from sqlglot.errors import UnsupportedError
 
-from mmnar.sql import parse_bigquery, read_sql, referenced_datasets, to_duckdb, with_sampled_cohort
+from mmnar.data.sql import parse_bigquery, read_sql, referenced_datasets, to_duckdb, with_sampled_cohort
 
 NOT_PORTABLE = {
     "FARM_FINGERPRINT has no DuckDB equivalent": (exp.FarmFingerprint,),
@@ -61,7 +61,7 @@ def reads_sampled_cohort(sql: str) -> bool:
 
 def shared_statements(sql_dir: str | Path) -> dict[str, str]:
     """Every statement the workflow runs: each ``*.sql`` file, and each extraction query composed
-    with the sampled cohort the way ``mmnar.extract`` sends it (CXR linkage runs locally only)."""
+    with the sampled cohort the way ``mmnar.data.extract`` sends it (CXR linkage runs locally only)."""
     sql_dir = Path(sql_dir)
     files = {path.name: read_sql(path) for path in sorted(sql_dir.glob("*.sql"))}
     cohort = files["cohort.sql"]

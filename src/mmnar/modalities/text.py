@@ -30,8 +30,8 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import cached_file
 
 from mmnar.device import choose_device
-from mmnar.embed.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, sha256_bytes, sha256_file
-from mmnar.embed.frame import empty_embedding_frame, mean_by_subject, write_embedding_frame
+from mmnar.modalities.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, sha256_bytes, sha256_file
+from mmnar.modalities.frame import empty_embedding_frame, mean_by_subject, write_embedding_frame
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from mmnar.sql import CANONICAL_DATASETS, parse_bigquery, referenced_datasets, to_duckdb
+from mmnar.data.sql import CANONICAL_DATASETS, parse_bigquery, referenced_datasets, to_duckdb
 from sqlglot import exp
 
 log = logging.getLogger(__name__)

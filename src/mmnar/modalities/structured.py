@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmnar.embed.frame import embedding_columns, write_embedding_frame
+from mmnar.modalities.frame import embedding_columns, write_embedding_frame
 from mmnar.io import atomic_path
 
 log = logging.getLogger(__name__)

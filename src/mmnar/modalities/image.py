@@ -22,9 +22,9 @@ from torchvision import transforms
 from tqdm import tqdm
 
 from mmnar.device import choose_device
-from mmnar.embed.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, sha256_file
-from mmnar.embed.frame import empty_embedding_frame, mean_by_subject, write_embedding_frame
-from mmnar.quality import QualityReport
+from mmnar.modalities.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, sha256_file
+from mmnar.modalities.frame import empty_embedding_frame, mean_by_subject, write_embedding_frame
+from mmnar.data.quality import QualityReport
 
 log = logging.getLogger(__name__)
 

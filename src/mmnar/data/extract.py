@@ -8,18 +8,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmnar import TASKS
+from mmnar.data.tasks import TASK_NAMES
 from mmnar.io import atomic_path
-from mmnar.quality import QualityReport, add_rejected_rows
-from mmnar.sources.local import TABLE_KIND
-from mmnar.sql import read_sql, with_sampled_cohort
+from mmnar.data.quality import QualityReport, add_rejected_rows
+from mmnar.data.sources.local import TABLE_KIND
+from mmnar.data.sql import read_sql, with_sampled_cohort
 
 log = logging.getLogger(__name__)
 
 COHORT_COLUMNS = [
     "subject_id", "hadm_id", "stay_id", "admittime", "dischtime", "intime", "outtime",
     "window_start", "window_end", "age", "gender", "race", "admission_type",
-    "n_prior_admissions", *TASKS,
+    "n_prior_admissions", *TASK_NAMES,
 ]
 NOTE_COLUMNS = ["subject_id", "note_id", "charttime", "text"]
 CXR_COLUMNS = ["subject_id", "study_id", "dicom_id", "study_datetime", "path"]
@@ -90,10 +90,10 @@ def extract_cohort(source, cohort_sql: Path, out: Path, quality_out: Path, windo
     if (reason != "").any():
         log.warning("excluded %d index admissions with inconsistent times", int((reason != "").sum()))
     cohort = sample_patients(cohort[reason == ""], max_patients, seed)[COHORT_COLUMNS]
-    for task in TASKS:
+    for task in TASK_NAMES:
         cohort[task] = cohort[task].astype("float64")
     log.info("cohort: %d patients; label rates %s", len(cohort),
-             {t: round(float(cohort[t].mean()), 3) for t in TASKS})
+             {t: round(float(cohort[t].mean()), 3) for t in TASK_NAMES})
     with atomic_path(out) as tmp:
         cohort.to_parquet(tmp, index=False)
     report.write(quality_out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mmnar.sources.local import LocalSource
+from mmnar.data.sources.local import LocalSource
 
 
 def synthetic_layout(root: str | Path) -> dict[str, Path]:
@@ -33,7 +33,7 @@ def local_folders(config: dict) -> dict[str, Path | None]:
 def open_source(config: dict):
     """The query engine for the configured source."""
     if config["source"] == "bigquery":
-        from mmnar.sources.bigquery import BigQuerySource
+        from mmnar.data.sources.bigquery import BigQuerySource
 
         return BigQuerySource.from_config(config)
     folders = local_folders(config)

@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mmnar.config import ConfigError
+from mmnar.errors import ConfigError
 from mmnar.io import atomic_path
-from mmnar.sql import CANONICAL_DATASETS, CANONICAL_PROJECT, parse_bigquery, retarget_datasets
+from mmnar.data.sql import CANONICAL_DATASETS, CANONICAL_PROJECT, parse_bigquery, retarget_datasets
 
 log = logging.getLogger(__name__)
 

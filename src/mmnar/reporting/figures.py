@@ -1,4 +1,4 @@
-"""Observation patterns δ and the model-input arrays (docs/method.md: δ is a treatment, not noise)."""
+"""Figure 1: outcome rate by observation pattern, with small cells suppressed (PhysioNet DUA)."""
 
 from __future__ import annotations
 
@@ -7,51 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmnar import MODALITIES, TASKS
+from mmnar.data.tasks import TASK_NAMES
 from mmnar.io import atomic_path
-
-
-def read_embedding(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Subject ids and the float32 matrix of an ``embed_*`` output."""
-    frame = pd.read_parquet(path)
-    columns = [c for c in frame.columns if c.startswith("emb_")]
-    return frame["subject_id"].to_numpy(), frame[columns].to_numpy(dtype=np.float32)
-
-
-def pattern_name(bits: np.ndarray) -> str:
-    """Human-readable pattern, e.g. ``S+T+R``."""
-    return "+".join(m for m, bit in zip(MODALITIES, bits) if bit)
-
-
-def align(subject_ids: np.ndarray, embedded_ids: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``matrix`` in cohort order, zeros for patients without the modality, and δ."""
-    row_of = pd.Series(np.arange(len(embedded_ids)), index=embedded_ids)
-    rows = row_of.reindex(subject_ids).to_numpy()
-    observed = ~np.isnan(rows)
-    aligned = np.zeros((len(subject_ids), matrix.shape[1]), dtype=np.float32)
-    aligned[observed] = matrix[rows[observed].astype(int)]
-    return aligned, observed.astype(np.uint8)
-
-
-def build_model_input(cohort_path: Path, embedding_paths: dict[str, Path], out_dir: Path) -> pd.DataFrame:
-    """Write ``{S,I,T,R}.npy``, ``delta.npy`` and ``labels.parquet`` in cohort order."""
-    cohort = pd.read_parquet(cohort_path)
-    subject_ids = cohort["subject_id"].to_numpy()
-    out_dir = Path(out_dir)
-    delta = np.zeros((len(cohort), len(MODALITIES)), dtype=np.uint8)
-    for column, modality in enumerate(MODALITIES):
-        aligned, observed = align(subject_ids, *read_embedding(embedding_paths[modality]))
-        delta[:, column] = observed
-        with atomic_path(out_dir / f"{modality}.npy") as tmp:
-            np.save(tmp, aligned)
-    with atomic_path(out_dir / "delta.npy") as tmp:
-        np.save(tmp, delta)
-    labels = cohort[["subject_id", *TASKS]].copy()
-    labels["pattern_id"] = (delta * (1 << np.arange(len(MODALITIES)))).sum(axis=1).astype(int)
-    labels["pattern"] = [pattern_name(bits) for bits in delta]
-    with atomic_path(out_dir / "labels.parquet") as tmp:
-        labels.to_parquet(tmp, index=False)
-    return labels
 
 
 def wilson_interval(successes: np.ndarray, n: np.ndarray, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +34,7 @@ def pattern_outcomes(labels: pd.DataFrame, min_cell_count: int = 1) -> pd.DataFr
     """
     rows = []
     for (pattern_id, pattern), group in labels.groupby(["pattern_id", "pattern"]):
-        for task in TASKS:
+        for task in TASK_NAMES:
             defined = group[task].dropna()
             rows.append({"pattern_id": pattern_id, "pattern": pattern, "n_patients": len(group),
                          "task": task, "n_defined": len(defined), "n_events": int(defined.sum())})
@@ -102,13 +59,13 @@ def plot_pattern_outcomes(table: pd.DataFrame, out_png: Path) -> None:
 
     patterns = table.drop_duplicates("pattern_id").sort_values("pattern_id")
     x = np.arange(len(patterns))
-    width = 0.8 / len(TASKS)
+    width = 0.8 / len(TASK_NAMES)
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(patterns) + 2), 4))
-    for offset, task in enumerate(TASKS):
+    for offset, task in enumerate(TASK_NAMES):
         rows = table[table["task"] == task].set_index("pattern_id").reindex(patterns["pattern_id"])
         rate = rows["rate"].to_numpy()
         err = np.vstack([rate - rows["ci_low"].to_numpy(), rows["ci_high"].to_numpy() - rate])
-        ax.bar(x + (offset - 1) * width, rate, width, yerr=err, capsize=2, label=task)
+        ax.bar(x + (offset - (len(TASK_NAMES) - 1) / 2) * width, rate, width, yerr=err, capsize=2, label=task)
     counts = [f"n={n}" if pd.notna(n) else "n<min" for n in patterns["n_patients"]]
     ax.set_xticks(x, [f"{p}\n{n}" for p, n in zip(patterns["pattern"], counts)], fontsize=8)
     ax.set_ylabel("outcome rate (95 % CI; small cells suppressed)")

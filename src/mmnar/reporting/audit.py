@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmnar import TASKS
+from mmnar.data.tasks import TASK_NAMES
 from mmnar.io import atomic_path
 
 DEATH_WORDS = r"\b(?:expired|died|deceased|passed away|time of death|pronounced dead)\b"
@@ -52,7 +52,7 @@ def audit(cohort: pd.DataFrame, notes: dict[str, pd.DataFrame], window: str, min
                      "survivor_share": float("nan") if suppressed else survivors[0],
                      "leaks": leaks, "suppressed": suppressed})
 
-    for task in TASKS:
+    for task in TASK_NAMES:
         # Post-discharge outcomes happen after dischtime; death ends the admission, so a window
         # reaching discharge has reached the death.
         leaks = task == "mortality_inhosp" and bool(reaches_discharge[died].any())

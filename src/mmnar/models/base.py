@@ -1,0 +1,161 @@
+"""The contract between the shared trainer and every model: what a model reads, builds and returns.
+
+A model module defines one :class:`ModelSpec` named ``SPEC`` and its ``nn.Module``. The trainer
+(``mmnar.training.trainer``) standardises the inputs with training-split statistics, builds
+:class:`ModelInputs` and calls ``model(inputs, with_aux=...)``; it adds the task losses and each
+auxiliary term weighted by the model parameter ``lambda_<prefix>`` (``prefix`` = the term's name up
+to the first ``_``), so a model's loss terms and their weights are declared in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+VECTOR = "vector"
+SEQUENCE = "sequence"
+FORMS = (VECTOR, SEQUENCE)
+"""How a model reads a modality: a flat vector, or a time series (values, mask, time since last)."""
+
+
+class ModelOutput(NamedTuple):
+    """Task logits ``(B, n_outputs)``, the model's unweighted auxiliary loss terms, and any extra
+    tensors (e.g. auxiliary logits) that :meth:`supervised_terms` needs."""
+
+    logits: torch.Tensor
+    aux_terms: dict[str, torch.Tensor]
+    extras: dict[str, torch.Tensor] = {}
+
+
+@dataclass
+class SeriesBatch:
+    """A time-series modality, all ``(B, T, F)`` float tensors, already imputed and scaled.
+
+    ``values``: forward-filled, then the training-split median before the first observation, then
+    robust-scaled (so 0 is the training median); ``mask``: 1 where the bin holds a measurement;
+    ``delta_t``: hours since the feature was last measured (since the start of the horizon if never).
+    """
+
+    values: torch.Tensor
+    mask: torch.Tensor
+    delta_t: torch.Tensor
+
+    def index(self, rows: torch.Tensor) -> SeriesBatch:
+        return SeriesBatch(self.values[rows], self.mask[rows], self.delta_t[rows])
+
+    def to(self, device: torch.device | str) -> SeriesBatch:
+        return SeriesBatch(self.values.to(device), self.mask.to(device), self.delta_t.to(device))
+
+
+@dataclass
+class ModelInputs:
+    """One batch: ``delta`` ``(B, M)`` float (1 = observed, columns in modality-registry order);
+    ``vectors`` ``{m: (B, d_m)}`` standardised, exactly 0 where m is missing; ``series``
+    ``{m: SeriesBatch}`` for the modalities read as sequences (mask all 0 where m is missing)."""
+
+    delta: torch.Tensor
+    vectors: dict[str, torch.Tensor] = field(default_factory=dict)
+    series: dict[str, SeriesBatch] = field(default_factory=dict)
+
+    def index(self, rows: torch.Tensor) -> ModelInputs:
+        return ModelInputs(self.delta[rows], {m: x[rows] for m, x in self.vectors.items()},
+                           {m: s.index(rows) for m, s in self.series.items()})
+
+    def to(self, device: torch.device | str) -> ModelInputs:
+        return ModelInputs(self.delta.to(device), {m: x.to(device) for m, x in self.vectors.items()},
+                           {m: s.to(device) for m, s in self.series.items()})
+
+    def observed(self, modality: str, modalities: Sequence[str]) -> torch.Tensor:
+        """``(B,)`` bool: which patients have ``modality``."""
+        return self.delta[:, list(modalities).index(modality)] > 0.5
+
+
+@dataclass(frozen=True)
+class SeriesShape:
+    """Shape of a sequence input: ``n_steps`` bins of ``n_features``; ``mean`` ``(F,)`` is the
+    training-split empirical mean of the observed values in scaled units (GRU-D decays towards it)."""
+
+    n_steps: int
+    n_features: int
+    mean: np.ndarray
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model is built for: every registered modality in δ order, the dimension of each
+    vector input, the shape of each sequence input, and the number of task outputs."""
+
+    modalities: tuple[str, ...]
+    vector_dims: Mapping[str, int]
+    series: Mapping[str, SeriesShape]
+    n_outputs: int
+
+
+@dataclass(frozen=True)
+class Param:
+    """One model hyperparameter: its default, a JSON-schema fragment and a one-line description."""
+
+    default: Any
+    schema: Mapping[str, Any]
+    doc: str
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model.
+
+    ``reads(modalities, params)`` returns ``{modality: form}`` for the inputs it consumes (a model
+    built for all registered modalities reads a fifth one as soon as it is registered).
+    ``restrict_to``: a single-modality reference is trained, selected and evaluated only on the
+    patients who have that modality; its predictions are NaN elsewhere.
+    """
+
+    name: str
+    label: str
+    citation: str
+    reads: Callable[[Sequence[str], Mapping[str, Any]], dict[str, str]]
+    build: Callable[[InputSpec, Mapping[str, Any]], nn.Module]
+    params: Mapping[str, Param]
+    restrict_to: str | None = None
+
+    def defaults(self) -> dict[str, Any]:
+        return {key: param.default for key, param in self.params.items()}
+
+    def resolve(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Defaults overridden by ``overrides``; an unknown key is an error, never ignored."""
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(self.params))
+        if unknown:
+            raise KeyError(f"model_params.{self.name}: unknown keys {unknown}; known: {sorted(self.params)}")
+        return {**self.defaults(), **overrides}
+
+    def schema(self) -> dict[str, Any]:
+        """JSON schema of ``model_params.<name>`` (defaults and descriptions included)."""
+        return {"type": "object", "additionalProperties": False,
+                "properties": {key: {**param.schema, "default": param.default, "description": param.doc}
+                               for key, param in self.params.items()}}
+
+
+def all_vectors(modalities: Sequence[str], params: Mapping[str, Any]) -> dict[str, str]:
+    """``reads`` of a model that takes every registered modality as a vector."""
+    return {m: VECTOR for m in modalities}
+
+
+SupervisedTerms = Callable[[ModelOutput, torch.Tensor, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]],
+                           dict[str, torch.Tensor]]
+"""Optional model method ``supervised_terms(output, labels, prediction_loss)``: loss terms that need
+the labels (e.g. DrFuse's auxiliary predictions). ``prediction_loss(logits, labels)`` returns the
+per-task loss ``(n_tasks,)`` over the defined labels; the trainer weights each returned term by
+``lambda_<prefix>`` like the auxiliary terms."""
+
+
+# Common parameter declarations, so models that share a meaning share a name and a description.
+HIDDEN_DIM = Param(64, {"type": "integer", "minimum": 1}, "width of modality tokens and of the shared representation")
+DROPOUT = Param(0.1, {"type": "number", "minimum": 0, "maximum": 1}, "dropout probability")
+N_HEADS = Param(4, {"type": "integer", "minimum": 1}, "attention heads; must divide hidden_dim")
+N_LAYERS = Param(1, {"type": "integer", "minimum": 1}, "stacked recurrent or Transformer layers")

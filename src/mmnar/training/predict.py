@@ -1,0 +1,104 @@
+"""The ``predict`` stage: a saved model's probabilities for every patient under a modality scenario.
+
+A scenario names what is removed before the model sees the data, with the training-fitted
+preprocessing unchanged (so a model trained on all modalities is evaluated without some):
+
+- ``observed``: the data as recorded;
+- ``drop_<m>``: modality ``m`` removed for every patient (δ_m = 0, its values as if never measured);
+- ``drop_<m>_<p>``: ``m`` removed for a random fraction ``p`` (0 < p ≤ 1) of the patients who have it,
+  drawn with ``scenario_seed`` so every model loses the same patients' data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mmnar.data.tasks import TASKS
+from mmnar.io import atomic_path
+from mmnar.model_input.inputs import RawInputs, load_raw_inputs
+from mmnar.models.base import InputSpec, SeriesShape
+from mmnar.models.registry import get as get_spec
+from mmnar.training.trainer import align_split, eligible_rows, model_inputs, predict_logits, probabilities
+
+OBSERVED = "observed"
+_DROP = re.compile(r"drop_(?P<modality>[A-Za-z0-9]+?)(?:_(?P<fraction>0?\.\d+|1(?:\.0+)?))?")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    modality: str | None = None
+    fraction: float = 1.0
+
+
+def parse_scenario(name: str, modalities: tuple[str, ...]) -> Scenario:
+    """The :class:`Scenario` a name describes; an unknown modality or a bad fraction is an error."""
+    if name == OBSERVED:
+        return Scenario(name)
+    match = _DROP.fullmatch(name)
+    if not match or match["modality"] not in modalities:
+        raise ValueError(f"unknown scenario {name!r}: use 'observed', 'drop_<m>' or 'drop_<m>_<p>' "
+                         f"with m in {list(modalities)} and 0 < p <= 1")
+    return Scenario(name, match["modality"], float(match["fraction"] or 1.0))
+
+
+def apply_scenario(raw: RawInputs, scenario: Scenario, seed: int) -> RawInputs:
+    """A copy of ``raw`` with the scenario's modality removed for the chosen patients."""
+    if scenario.modality is None:
+        return raw
+    column = raw.modalities.index(scenario.modality)
+    delta = raw.delta.copy()
+    have = np.flatnonzero(delta[:, column] == 1)
+    n_drop = int(round(scenario.fraction * len(have)))
+    dropped = np.random.default_rng(seed).choice(have, size=n_drop, replace=False) if n_drop < len(have) else have
+    delta[dropped, column] = 0
+    return replace(raw, delta=delta)  # model_inputs zeroes (vectors) / blanks (series) every δ = 0 row
+
+
+def rebuild(checkpoint: dict) -> tuple[torch.nn.Module, dict, dict[str, str]]:
+    """The trained model, its preprocessing and the inputs it reads, from a ``train`` checkpoint."""
+    spec = get_spec(checkpoint["model_name"])
+    params = checkpoint["model_params"]
+    shape = InputSpec(tuple(checkpoint["modalities"]), checkpoint["vector_dims"],
+                      {m: SeriesShape(s["n_steps"], s["n_features"], s["mean"].numpy()) for m, s in checkpoint["series"].items()},
+                      checkpoint["n_outputs"])
+    model = spec.build(shape, params)
+    model.load_state_dict(checkpoint["state_dict"])
+    preprocessing = {key: {k: v.numpy() for k, v in stats.items()} for key, stats in checkpoint["preprocessing"].items()}
+    return model, preprocessing, spec.reads(shape.modalities, params)
+
+
+def predict(checkpoint: dict, model_input_dir: Path, scenario_name: str, scenario_seed: int) -> tuple[pd.DataFrame, RawInputs]:
+    """Probabilities ``p_<task>`` per patient (NaN where a single-modality model does not apply)."""
+    model, preprocessing, reads = rebuild(checkpoint)
+    raw, labels = load_raw_inputs(model_input_dir, reads)
+    if list(raw.modalities) != checkpoint["modalities"]:
+        raise ValueError(f"model trained on modalities {checkpoint['modalities']}, inputs have {list(raw.modalities)}")
+    raw = apply_scenario(raw, parse_scenario(scenario_name, raw.modalities), scenario_seed)
+    inputs = model_inputs(raw, reads, preprocessing)
+    with torch.no_grad():
+        p = probabilities(predict_logits(model, inputs, torch.arange(len(raw.delta)))).numpy().astype(np.float64)
+    p[~eligible_rows(get_spec(checkpoint["model_name"]), raw)] = np.nan
+    frame = pd.DataFrame({"subject_id": labels["subject_id"].to_numpy()})
+    for t, task in enumerate(TASKS):
+        frame[f"p_{task}"] = p[:, t]
+    return frame, raw
+
+
+def run_predict(model_paths: list[Path], model_input_dir: Path, split_paths: list[Path], outputs: list[Path],
+                scenario: str, scenario_seed: int) -> None:
+    """The ``predict`` stage for several trained runs of one model (one job: the start-up cost of
+    torch is paid once); ``model_paths[i]`` with split ``split_paths[i]`` writes ``outputs[i]``."""
+    torch.set_num_threads(1)
+    for model_path, split_path, out in zip(model_paths, split_paths, outputs, strict=True):
+        checkpoint = torch.load(model_path, weights_only=True)
+        frame, _ = predict(checkpoint, model_input_dir, scenario, scenario_seed)
+        frame.insert(1, "split", align_split(frame["subject_id"], split_path))
+        with atomic_path(out) as tmp:
+            frame.to_parquet(tmp, index=False)

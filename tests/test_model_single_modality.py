@@ -1,0 +1,68 @@
+"""Single-modality references: an MLP on one modality, blind to the others and to delta."""
+
+import pytest
+import torch
+
+from mmnar.losses import masked_bce_with_logits
+from mmnar.models.base import VECTOR, InputSpec, ModelInputs
+from mmnar.models.single_modality import spec_for
+
+MODALITIES = ("S", "I", "T", "R", "X")  # a fifth registered modality gets its reference too
+DIMS = {"S": 9, "I": 7, "T": 6, "R": 5, "X": 3}
+N_OUTPUTS = 3
+INPUT_SPEC = InputSpec(MODALITIES, DIMS, {}, N_OUTPUTS)
+
+
+def make_batch(seed=0, n=6):
+    generator = torch.Generator().manual_seed(seed)
+    delta = (torch.rand(n, len(MODALITIES), generator=generator) < 0.5).float()
+    return ModelInputs(delta, {m: torch.randn(n, DIMS[m], generator=generator) for m in MODALITIES})
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_spec_names_restriction_and_reads(modality):
+    spec = spec_for(modality)
+    assert spec.name == f"{modality.lower()}_only"
+    assert spec.label == f"{modality} only (patients with {modality})"
+    assert spec.restrict_to == modality
+    assert spec.reads(MODALITIES, spec.defaults()) == {modality: VECTOR}
+    assert set(spec.schema()["properties"]) == {"hidden_dim", "dropout"}
+    with pytest.raises(KeyError):
+        spec.resolve({"lambda_unimodal": 1.0})
+
+
+@pytest.mark.parametrize("modality", MODALITIES)
+def test_output_depends_on_its_modality_only(modality):
+    spec = spec_for(modality)
+    torch.manual_seed(0)
+    model = spec.build(INPUT_SPEC, spec.resolve({"hidden_dim": 8})).eval()
+    inputs, other = make_batch(0), make_batch(1)
+    only_own = ModelInputs(other.delta, {m: inputs.vectors[m] if m == modality else other.vectors[m] for m in MODALITIES})
+    with torch.no_grad():
+        logits = model(inputs).logits
+        assert logits.shape == (6, N_OUTPUTS)
+        assert torch.equal(logits, model(only_own).logits)  # other modalities and delta changed
+        assert torch.equal(logits, model(ModelInputs(inputs.delta, {modality: inputs.vectors[modality]})).logits)
+        assert not torch.allclose(logits, model(other).logits)  # its own modality does matter
+
+
+def test_a_few_adam_steps_lower_the_training_loss():
+    spec = spec_for("I")
+    torch.manual_seed(0)
+    model = spec.build(INPUT_SPEC, spec.resolve({"hidden_dim": 8, "dropout": 0.0}))
+    inputs = make_batch(n=12)
+    labels = torch.randint(0, 2, (12, N_OUTPUTS)).float()
+    labels[0, 1] = float("nan")
+
+    def loss():
+        output = model(inputs)
+        assert output.aux_terms == {}
+        return masked_bce_with_logits(output.logits, labels).sum()
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    before = loss().item()
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+    assert loss().item() < before - 0.05
