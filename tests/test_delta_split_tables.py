@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 
 from mmnar.data.tasks import TASK_NAMES
-from mmnar.model_input.delta import build_model_input, pattern_outcomes, wilson_interval
 from mmnar.data.split import make_split
-from mmnar.reporting.tables import summarise, to_markdown
+from mmnar.model_input.delta import build_model_input
+from mmnar.modalities import registry
+from mmnar.reporting.figures import pattern_outcomes, wilson_interval
+from mmnar.reporting.tables import summarise, table1_rows, to_markdown
 
 
 def write_embedding(path, subject_ids, dim, value):
@@ -21,11 +23,14 @@ def test_model_input_aligns_rows_and_sets_delta(tmp_path):
     cohort = pd.DataFrame({"subject_id": [30, 10, 20], "readmit_30d": [1.0, np.nan, 0.0],
                            "icu_90d": [0.0, np.nan, 1.0], "mortality_inhosp": [0.0, 1.0, 0.0]})
     cohort.to_parquet(tmp_path / "cohort.parquet")
-    paths = {m: tmp_path / f"{m}.parquet" for m in "SITR"}
-    write_embedding(paths["S"], [10, 20, 30], 2, 1.0)
-    write_embedding(paths["I"], [20], 3, 2.0)
-    write_embedding(paths["T"], [30, 10], 4, 3.0)
-    write_embedding(paths["R"], [], 4, 0.0)
+    paths = {m: {"vector": tmp_path / f"{m}.parquet"} for m in "SITR"}
+    write_embedding(paths["S"]["vector"], [10, 20, 30], 2, 1.0)
+    write_embedding(paths["I"]["vector"], [20], 3, 2.0)
+    write_embedding(paths["T"]["vector"], [30, 10], 4, 3.0)
+    write_embedding(paths["R"]["vector"], [], 4, 0.0)
+    paths["S"]["sequence"] = tmp_path / "S_series.npz"
+    np.savez(paths["S"]["sequence"], subject_id=np.array([20, 30]), values=np.arange(8, dtype=np.float32).reshape(2, 2, 2),
+             features=np.array(["a", "b"]), hours=np.array([0.0, 1.0]))
     labels = build_model_input(tmp_path / "cohort.parquet", paths, tmp_path / "out")
     delta = np.load(tmp_path / "out" / "delta.npy")
     assert delta.tolist() == [[1, 0, 1, 0], [1, 0, 1, 0], [1, 1, 0, 0]]
@@ -34,6 +39,15 @@ def test_model_input_aligns_rows_and_sets_delta(tmp_path):
     assert labels["pattern"].tolist() == ["S+T", "S+T", "S+I"]
     assert labels["pattern_id"].tolist() == [5, 5, 3]
     assert labels["subject_id"].tolist() == [30, 10, 20]
+    series = np.load(tmp_path / "out" / "S_series.npy")
+    assert series.shape == (3, 2, 2) and np.isnan(series[1]).all() and series[0].tolist() == [[4, 5], [6, 7]]
+
+
+def test_pattern_ids_are_one_encoding_with_bit_k_for_the_kth_registered_modality():
+    assert registry.names()[:4] == ("S", "I", "T", "R")
+    delta = np.array([[1, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 1], [0, 0, 0, 0]])
+    assert registry.pattern_ids(delta).tolist() == [1, 15, 8, 0]
+    assert [registry.pattern_name(bits) for bits in delta] == ["S", "S+I+T+R", "R", "none"]
 
 
 def test_pattern_outcomes_count_only_defined_labels():
@@ -94,11 +108,20 @@ def test_split_rejects_several_rows_per_patient():
         make_split(labels, seed=0, val_fraction=0.2, test_fraction=0.2)
 
 
-def test_summary_reports_mean_and_sd_over_seeds():
-    rows = [{"model": "m", "variant": "raw", "seed": s, "task": t, "metric": "auc", "value": v}
+def test_summary_reports_mean_and_sd_over_runs_and_says_over_what():
+    rows = [{"model": "crl_mmnar", "variant": "raw", "scenario": "observed", "split_seed": s, "init_seed": 0,
+             "task": t, "metric": "auc", "value": v, "n_patients": 50 + s}
             for s, v in enumerate([0.6, 0.8]) for t in TASK_NAMES]
-    table = summarise(pd.DataFrame(rows), [("m", "raw"), ("absent", "raw")])
-    assert len(table) == 1 and table.loc[0, "n_seeds"] == 2
+    table = summarise(pd.DataFrame(rows), [("crl_mmnar", "raw"), ("basic_concat", "raw")])
+    assert len(table) == 1 and (table.loc[0, "n_splits"], table.loc[0, "n_inits"]) == (2, 1)
+    assert table.loc[0, "sd_over"] == "2 splits × 1 init" and table.loc[0, "n_test_patients"] == 50.5
+    assert table.loc[0, "label"] == "CRL-MMNAR"
     assert table.loc[0, "readmit_30d_auc_mean"] == pytest.approx(0.7)
     assert table.loc[0, "readmit_30d_auc_sd"] == pytest.approx(np.std([0.6, 0.8], ddof=1))
     assert "0.700 ± 0.141" in to_markdown(table)
+
+
+def test_table1_has_a_row_per_model_then_rectified_variants_then_the_oracle():
+    rows = table1_rows(["crl_mmnar", "drfuse"], ["crl_mmnar"], paper_variant=True, oracle=True)
+    assert rows == [["crl_mmnar", "raw"], ["drfuse", "raw"], ["crl_mmnar", "rectified"],
+                    ["crl_mmnar", "paper_crossfit_test"], ["oracle", "ground_truth"]]

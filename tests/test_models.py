@@ -1,50 +1,109 @@
+"""Every registered model against the contract, and CRL-MMNAR's own mechanisms."""
+
 import pytest
 import torch
 
-from mmnar import MODALITIES, TASKS
-from mmnar.models import MODEL_BUILDERS, build_model
+from mmnar.data.tasks import n_outputs
+from mmnar.models.base import VECTOR, all_vectors
 from mmnar.models.components import pattern_index
+from mmnar.models.registry import build_model, get, specs
+from mmnar.training.trainer import prediction_loss, weighted_terms
+from model_batches import DIMS, MODALITIES, batch, input_spec
 
-DIMS = {"S": 7, "I": 5, "T": 6, "R": 4}
-
-
-def _batch(n=6, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    inputs = {m: torch.randn(n, d, generator=generator) for m, d in DIMS.items()}
-    delta = torch.tensor([[1, 1, 1, 1], [1, 0, 1, 1], [1, 0, 0, 0], [1, 1, 0, 1], [1, 0, 1, 0], [1, 1, 1, 0]], dtype=torch.uint8)[:n]
-    return inputs, delta
+SMALL = {"hidden_dim": 8, "n_heads": 2}
 
 
-@pytest.mark.parametrize("name", sorted(MODEL_BUILDERS))
-def test_every_model_returns_task_logits(name):
+def small_params(name):
+    spec = get(name)
+    return spec.resolve({k: v for k, v in SMALL.items() if k in spec.params})
+
+
+def built(name, modalities=MODALITIES, dims=DIMS):
+    params = small_params(name)
+    reads = get(name).reads(modalities, params)
     torch.manual_seed(0)
-    inputs, delta = _batch()
-    output = build_model(name, DIMS, {"hidden_dim": 8, "n_heads": 2})(inputs, delta)
-    assert output.logits.shape == (6, len(TASKS))
-    assert torch.isfinite(output.logits).all()
-    assert all(torch.isfinite(v) for v in output.aux_terms.values())
+    return get(name).build(input_spec(reads, modalities, dims), params), reads, params
 
 
-def test_loss_terms_per_model():
-    inputs, delta = _batch()
-    terms = {name: set(build_model(name, DIMS, {"hidden_dim": 8, "n_heads": 2})(inputs, delta).aux_terms) for name in MODEL_BUILDERS}
+@pytest.mark.parametrize("name", sorted(specs()))
+def test_every_model_returns_task_logits_and_weighted_terms(name):
+    model, reads, params = built(name)
+    inputs = batch(reads)
+    output = model(inputs, with_aux=True)
+    assert output.logits.shape == (6, n_outputs()) and torch.isfinite(output.logits).all()
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, float("nan"), 0.0]] * 3)
+    terms = dict(output.aux_terms)
+    if hasattr(model, "supervised_terms"):
+        terms.update(model.supervised_terms(output, labels, prediction_loss))
+    assert all(torch.isfinite(v) for v in weighted_terms(terms, params).values())  # every term has its weight
+    assert not model(inputs, with_aux=False).aux_terms
+
+
+@pytest.mark.parametrize("name", sorted(set(specs()) - {"basic_concat"}))
+def test_missing_vector_content_never_reaches_the_output(name):
+    """Only the concatenation baseline (no δ, by design) could tell a missing modality's zeros from other values."""
+    model, reads, _ = built(name)
+    model.eval()
+    inputs = batch(reads)
+    changed = batch(reads)
+    for k, m in enumerate(MODALITIES):
+        if reads.get(m) == VECTOR:
+            missing = inputs.delta[:, k] == 0
+            changed.vectors[m][missing] = 100.0
+    restrict_to = get(name).restrict_to  # a single-modality reference is only read where its modality is present
+    rows = inputs.delta[:, MODALITIES.index(restrict_to)] == 1 if restrict_to else slice(None)
+    with torch.no_grad():
+        assert torch.allclose(model(inputs, with_aux=False).logits[rows], model(changed, with_aux=False).logits[rows], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in specs().items() if s.reads is all_vectors or n in ("crl_mmnar", "late_fusion")))
+def test_models_over_all_modalities_read_a_fifth_one(name):
+    modalities, dims = (*MODALITIES, "D"), {**DIMS, "D": 3}
+    model, reads, _ = built(name, modalities, dims)
+    assert "D" in reads
+    delta = [[1, 1, 1, 1, 1], [1, 0, 1, 1, 0], [1, 0, 0, 0, 1]]
+    inputs = batch(reads, n=3, delta=delta, dims=dims)
+    model.eval()
+    with torch.no_grad():
+        before = model(inputs, with_aux=False).logits
+        inputs.vectors["D"][0] += 5.0
+        assert model(inputs, with_aux=False).logits.shape == (3, n_outputs())
+        assert not torch.allclose(before[0], model(inputs, with_aux=False).logits[0])
+
+
+def test_unknown_model_and_unknown_param_are_rejected():
+    with pytest.raises(KeyError):
+        get("nope")
+    with pytest.raises(KeyError, match="hiden_dim"):
+        build_model("crl_mmnar", input_spec(all_vectors(MODALITIES, {})), {"hiden_dim": 8})
+
+
+def test_crl_mmnar_loss_terms_and_its_ablation():
+    terms = {}
+    for name in ("basic_concat", "mmnar_fusion", "crl_mmnar"):
+        model, reads, _ = built(name)
+        terms[name] = set(model(batch(reads)).aux_terms)
     assert terms["basic_concat"] == set()
     assert terms["mmnar_fusion"] == {"miss"}
     assert terms["crl_mmnar"] == {"miss"} | {f"rec_{m}" for m in MODALITIES} | {f"cont_{m}" for m in MODALITIES}
 
 
-def test_unknown_model_and_unknown_param_are_rejected():
-    with pytest.raises(KeyError):
-        build_model("nope", DIMS, {})
-    with pytest.raises(KeyError):
-        build_model("crl_mmnar", DIMS, {"hiden_dim": 8})
+def test_crl_mmnar_recurrent_option_reads_the_series_of_S():
+    spec = get("crl_mmnar")
+    params = spec.resolve({**SMALL, "structured_encoder": "recurrent"})
+    reads = spec.reads(MODALITIES, params)
+    assert reads == {"S": "sequence", "I": "vector", "T": "vector", "R": "vector"}
+    model = spec.build(input_spec(reads), params).eval()
+    inputs = batch(reads)
+    with torch.no_grad():
+        before = model(inputs, with_aux=False).logits
+        inputs.series["S"].values[0] += 3.0
+        assert not torch.allclose(before[0], model(inputs, with_aux=False).logits[0])
 
 
 def test_gating_zeroes_missing_and_scales_observed_by_sigmoid():
-    torch.manual_seed(0)
-    model = build_model("crl_mmnar", DIMS, {"hidden_dim": 8, "n_heads": 2})
-    tokens = torch.randn(2, 4, 8)
-    z = torch.randn(2, 8)
+    model, _, _ = built("crl_mmnar")
+    tokens, z = torch.randn(2, 4, 8), torch.randn(2, 8)
     observed = torch.tensor([[True, False, True, False], [True, True, False, True]])
     gated = model.gate(tokens, z, observed)
     expected_gate = torch.sigmoid(model.gates(z)).view(2, 4, 8)
@@ -52,24 +111,9 @@ def test_gating_zeroes_missing_and_scales_observed_by_sigmoid():
     assert torch.allclose(gated[observed], (expected_gate * tokens)[observed])
 
 
-@pytest.mark.parametrize("name", ["crl_mmnar", "mmnar_fusion"])
-def test_missing_modality_inputs_do_not_change_representation(name):
-    torch.manual_seed(0)
-    model = build_model(name, DIMS, {"hidden_dim": 8, "n_heads": 2}).eval()
-    inputs, delta = _batch()
-    changed = dict(inputs)
-    changed["I"] = inputs["I"] + 100 * (1 - delta[:, 1:2].float())  # only patients without an image
-    with torch.no_grad():
-        assert torch.allclose(model.represent(inputs, delta), model.represent(changed, delta), atol=1e-6)
-        assert torch.allclose(model(inputs, delta).logits, model(changed, delta).logits, atol=1e-6)
-        # sanity check that the perturbation is not vacuous: observed inputs do matter
-        changed["T"] = inputs["T"] + 100
-        assert not torch.allclose(model.represent(inputs, delta), model.represent(changed, delta), atol=1e-3)
-
-
 def test_attention_ignores_masked_tokens_and_survives_an_empty_token_set():
-    torch.manual_seed(0)
-    model = build_model("crl_mmnar", DIMS, {"hidden_dim": 8, "n_heads": 2}).eval()
+    model, _, _ = built("crl_mmnar")
+    model.eval()
     gated = torch.randn(2, 4, 8)
     observed = torch.tensor([[True, False, True, False], [False, False, False, False]])
     altered = gated.clone()
@@ -81,30 +125,32 @@ def test_attention_ignores_masked_tokens_and_survives_an_empty_token_set():
 
 
 def test_reconstruction_target_is_detached_but_reconstructor_learns():
+    spec = get("crl_mmnar")
+    params = spec.resolve({**SMALL, "dropout": 0.0})
+    reads = spec.reads(MODALITIES, params)
     torch.manual_seed(0)
-    model = build_model("crl_mmnar", DIMS, {"hidden_dim": 8, "n_heads": 2, "dropout": 0.0})
-    inputs, delta = _batch()
-    inputs["S"].requires_grad_(True)
-    only_S_input = {m: x.detach() if m != "S" else x for m, x in inputs.items()}
+    model = spec.build(input_spec(reads), params)
+    inputs = batch(reads)
+    inputs.vectors["S"].requires_grad_(True)
     # Reconstructing S draws no gradient into S's own projection through the target ...
-    model(only_S_input, delta).aux_terms["rec_S"].backward()
-    assert inputs["S"].grad is None or torch.count_nonzero(inputs["S"].grad) == 0
+    model(inputs).aux_terms["rec_S"].backward()
+    assert inputs.vectors["S"].grad is None or torch.count_nonzero(inputs.vectors["S"].grad) == 0
     assert model.reconstructors.weight_out.grad.abs().sum() > 0
 
 
 def test_pattern_offsets_start_at_zero_and_shift_logits_per_pattern():
-    torch.manual_seed(0)
-    model = build_model("crl_mmnar", DIMS, {"hidden_dim": 8, "n_heads": 2}).eval()
-    inputs, delta = _batch()
+    model, reads, _ = built("crl_mmnar")
+    model.eval()
+    inputs = batch(reads)
     assert torch.count_nonzero(model.pattern_offset.weight) == 0
     with torch.no_grad():
-        before = model(inputs, delta, with_aux=False).logits
-        model.pattern_offset.weight[pattern_index(delta[2:3])] = torch.tensor([1.0, 2.0, 3.0])
-        after = model(inputs, delta, with_aux=False).logits
+        before = model(inputs, with_aux=False).logits
+        model.pattern_offset.weight[pattern_index(inputs.delta[2:3])] = torch.tensor([1.0, 2.0, 3.0])
+        after = model(inputs, with_aux=False).logits
     assert torch.allclose(after[2] - before[2], torch.tensor([1.0, 2.0, 3.0]))
     assert torch.allclose(after[[0, 1, 3, 4, 5]], before[[0, 1, 3, 4, 5]])
 
 
-def test_pattern_index_reads_delta_as_binary_with_S_high():
-    delta = torch.tensor([[1, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 1]])
-    assert pattern_index(delta).tolist() == [8, 15, 1]
+def test_pattern_index_is_the_registry_encoding_with_S_as_bit_0():
+    delta = torch.tensor([[1, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 1], [1, 0, 1, 0, 1]][:3])
+    assert pattern_index(delta).tolist() == [1, 15, 8]
