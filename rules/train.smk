@@ -7,7 +7,6 @@
 
 TRAINING_PARAMS = {k: v for k, v in config["training"].items() if k != "init_seeds"}
 """What changes a trained model; the list of initialisation seeds only says which runs exist."""
-RUN = "split{split}_init{init}"
 
 
 rule split:
@@ -51,7 +50,7 @@ rule train:
         runtime=60,
         gpu=TRAIN_GPUS,
     group:
-        "model"
+        "train"
     conda:
         "../envs/train.yaml"
     script:
@@ -67,7 +66,7 @@ rule predict:
         labels="data/model_input/labels.parquet",
         code=code("predict"),
     output:
-        expand("data/predictions/{{model}}/{{scenario}}/" + RUN + ".parquet", zip, **RUNS),
+        expand("data/predictions/{{model}}/{{scenario}}/split{split}_init{init}.parquet", zip, **RUNS),
     log:
         "logs/predict/{model}/{scenario}.log",
     wildcard_constraints:
@@ -78,7 +77,7 @@ rule predict:
         mem_mb=4000,
         runtime=20,
     group:
-        "model"
+        "train"
     conda:
         "../envs/train.yaml"
     script:
@@ -87,11 +86,11 @@ rule predict:
 
 rule rectify:
     input:
-        predictions=expand("data/predictions/{{model}}/{{scenario}}/" + RUN + ".parquet", zip, **RUNS),
+        predictions=expand("data/predictions/{{model}}/{{scenario}}/split{split}_init{init}.parquet", zip, **RUNS),
         labels="data/model_input/labels.parquet",
         code=code("rectify"),
     output:
-        predictions=expand("data/predictions/{{model}}/{{scenario}}/" + RUN + ".rectified.parquet", zip, **RUNS),
+        predictions=expand("data/predictions/{{model}}/{{scenario}}/split{split}_init{init}.rectified.parquet", zip, **RUNS),
         fitted=expand("results/models/{{model}}/split{split}/init{init}/rectifier_{{scenario}}.json", zip, **RUNS),
     log:
         "logs/rectify/{model}/{scenario}.log",
@@ -102,7 +101,7 @@ rule rectify:
         mem_mb=1000,
         runtime=10,
     group:
-        "model"
+        "train"
     conda:
         "../envs/train.yaml"
     script:
@@ -111,7 +110,7 @@ rule rectify:
 
 use rule rectify as rectify_paper_crossfit_test with:
     output:
-        predictions=expand("data/predictions/{{model}}/{{scenario}}/" + RUN + ".rectified_paper_crossfit_test.parquet", zip, **RUNS),
+        predictions=expand("data/predictions/{{model}}/{{scenario}}/split{split}_init{init}.rectified_paper_crossfit_test.parquet", zip, **RUNS),
         fitted=expand("results/models/{{model}}/split{split}/init{init}/rectifier_paper_crossfit_test_{{scenario}}.json",
                       zip, **RUNS),
     log:
@@ -137,7 +136,7 @@ rule evaluate:
         mem_mb=1000,
         runtime=5,
     group:
-        "model"
+        "train"
     conda:
         "../envs/train.yaml"
     script:

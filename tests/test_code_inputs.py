@@ -21,10 +21,11 @@ def closure(script: str) -> set[str]:
 
 def test_closure_follows_imports_through_modules_and_packages():
     train = closure("train")
-    assert {"__init__.py", "training.py", "metrics.py", "losses.py", "device.py", "models/__init__.py"} <= train
-    assert "embed/frame.py" in closure("embed_structured")
-    assert "embed/image.py" not in closure("embed_text") and "embed/cache.py" in closure("embed_text")
-    assert "sources/bigquery.py" in closure("extract_cohort")   # imported lazily, inside a function
+    assert {"__init__.py", "training/trainer.py", "evaluation/metrics.py", "losses.py", "device.py",
+            "models/__init__.py", "models/drfuse.py"} <= train
+    assert "modalities/frame.py" in closure("embed_structured")
+    assert "modalities/image.py" not in closure("embed_text") and "modalities/cache.py" in closure("embed_text")
+    assert "data/sources/bigquery.py" in closure("extract_cohort")   # imported lazily, inside a function
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)

@@ -109,9 +109,27 @@ def test_unknown_top_level_key_lists_allowed_keys_not_the_schema(config, schema)
 
 
 def test_unknown_nested_key_suggests_the_close_one(config, schema):
-    config["training"]["n_head"] = 4
+    config["training"]["batch_sise"] = 4
     message = schema_error(config, schema)
-    assert message.startswith("config 'training.n_head': unknown key (did you mean 'n_heads'? allowed: hidden_dim, ")
+    assert message.startswith("config 'training.batch_sise': unknown key (did you mean 'batch_size'? allowed: init_seeds, ")
+
+
+def test_model_params_are_checked_against_the_models_own_parameters(config, schema):
+    config["model_params"] = {"crl_mmnar": {"n_head": 4}}
+    message = schema_error(config, schema)
+    assert message.startswith("config 'model_params.crl_mmnar.n_head': unknown key (did you mean 'n_heads'? allowed: hidden_dim")
+    config["model_params"] = {"drfuse": {"lambda_jsd": -1}}
+    assert schema_error(config, schema).startswith("config 'model_params.drfuse.lambda_jsd': -1 is less than the minimum")
+    config["model_params"] = {"gru_d": {}}
+    assert "model_params" in schema_error(config, schema) and "gru_d" in schema_error(config, schema)
+
+
+def test_model_names_come_from_the_registry(config, schema):
+    config["models"] = ["crl_mmnar", "gru_d"]
+    assert schema_error(config, schema).startswith("config 'models[1]': 'gru_d' is not one of ['crl_mmnar', ")
+    config["models"] = ["crl_mmnar"]
+    config["rectifier"]["models"] = ["crl_mnar"]
+    assert "rectifier.models[0]" in schema_error(config, schema)
 
 
 def test_wrong_type(config, schema):
@@ -295,8 +313,8 @@ def test_jobs_skip_the_expensive_checks_but_not_the_cheap_ones(config):
     config["embeddings"]["image"]["arch"] = "resnet9999"
     config["training"]["device"] = "cuda:99"
     check_config(config, main_process=False, local_jobs=True)
-    config["training"]["n_heads"] = 3
-    assert "training.n_heads" in check_error(config, main_process=False)
+    config["model_params"] = {"crl_mmnar": {"hidden_dim": 64, "n_heads": 3}}
+    assert "model_params.crl_mmnar.n_heads" in check_error(config, main_process=False)
 
 
 def test_job_context_reads_the_workflow():

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from mmnar.data.tasks import TASK_NAMES
+from mmnar.models.registry import specs
 from workflow_runner import REPO, TINY_CONFIG, planned_jobs, snakemake, write_config
 
 
@@ -20,19 +21,20 @@ def finished_run(tmp_path_factory):
     return workdir
 
 
-def test_table1_has_every_model_task_and_metric(finished_run):
+def test_table1_has_a_row_per_registered_model_from_the_same_runs(finished_run):
     table = pd.read_csv(finished_run / TARGET)
-    assert table["label"].tolist() == [
-        "Concatenation baseline (zero imputation)", "+ MMNAR fusion",
-        "+ reconstruction (CRL-MMNAR, no rectifier)", "CRL-MMNAR (+ rectifier)",
-        "CRL-MMNAR (+ rectifier cross-fitted on test: paper protocol, uses test labels)",
-        "Oracle (true probabilities, synthetic only)"]
+    models = list(specs())
+    assert table["model"].tolist() == models + ["crl_mmnar", "crl_mmnar", "oracle"]
+    assert table["variant"].tolist() == ["raw"] * len(models) + ["rectified", "paper_crossfit_test", "ground_truth"]
+    assert table["label"].iloc[0] == "CRL-MMNAR (no rectifier)" and table["label"].iloc[-3] == "CRL-MMNAR + rectifier"
     for task in TASK_NAMES:
         for metric in ("auc", "auprc", "brier"):
             assert table[f"{task}_{metric}_mean"].notna().all()
             assert table[f"{task}_{metric}_sd"].notna().all()
-    assert (table["n_seeds"] == 2).all()
-    assert (finished_run / "results/table1.md").read_text().count("±") == 6 * 9
+    assert (table["n_splits"] == 2).all() and (table["n_inits"] == 1).all() and (table["sd_over"] == "2 splits × 1 init").all()
+    everyone = table.loc[table["model"] == "crl_mmnar", "n_test_patients"].iloc[0]
+    assert table.loc[table["model"] == "i_only", "n_test_patients"].iloc[0] < everyone  # only patients with an image
+    assert (finished_run / "results/table1.md").read_text().count("±") == len(table) * 9
 
 
 def test_figure1_and_ablation_table_exist(finished_run):
@@ -41,7 +43,9 @@ def test_figure1_and_ablation_table_exist(finished_run):
     assert set(figure["task"]) == set(TASK_NAMES)
     assert (figure["n_patients"].ge(10) | figure["suppressed"]).all()
     assert figure.loc[figure["suppressed"], ["n_events", "rate"]].isna().all().all()
-    assert len(pd.read_csv(finished_run / "results/table2.csv")) == 4
+    assert pd.read_csv(finished_run / "results/table2.csv")["label"].tolist() == [
+        "Concatenation baseline (zero imputation)", "+ MMNAR fusion",
+        "+ reconstruction (CRL-MMNAR, no rectifier)", "CRL-MMNAR (+ rectifier)"]
 
 
 def test_second_run_has_nothing_to_do(finished_run):
@@ -51,8 +55,21 @@ def test_second_run_has_nothing_to_do(finished_run):
 def test_training_parameter_reruns_training_and_what_follows_only(finished_run, tmp_path):
     changed = write_config(tmp_path / "lr.yaml", {"training": {"lr": 0.002}})
     jobs = planned_jobs(finished_run, TARGET, configs=(TINY_CONFIG, changed))
-    assert set(jobs) == {"train", "rectify", "rectify_paper_crossfit_test", "evaluate", "table1"}
-    assert jobs["train"] == 3 * 2
+    assert set(jobs) == {"train", "predict", "rectify", "rectify_paper_crossfit_test", "evaluate", "table1"}
+    assert jobs["train"] == len(specs()) * 2 and jobs["predict"] == jobs["evaluate"] == len(specs())
+
+
+def test_one_models_parameters_rerun_that_model_only(finished_run, tmp_path):
+    changed = write_config(tmp_path / "drfuse.yaml", {"model_params": {"drfuse": {"lambda_rank": 0.5}}})
+    jobs = planned_jobs(finished_run, TARGET, configs=(TINY_CONFIG, changed))
+    assert jobs == {"train": 2, "predict": 1, "evaluate": 1, "table1": 1}
+
+
+def test_another_initialisation_seed_trains_only_the_new_runs(finished_run, tmp_path):
+    changed = write_config(tmp_path / "inits.yaml", {"training": {"init_seeds": [0, 1]}})
+    jobs = planned_jobs(finished_run, TARGET, configs=(TINY_CONFIG, changed))
+    assert jobs["train"] == len(specs()) * 2  # two splits × the new seed; the old runs are kept
+    assert "split" not in jobs and "build_delta" not in jobs
 
 
 def test_text_encoder_change_reembeds_text_only(finished_run, tmp_path):
@@ -136,7 +153,7 @@ def test_results_hold_no_patient_level_data(finished_run):
     assert not [p for p in files if p.suffix == ".parquet"]
     for table in (p for p in files if p.suffix == ".csv" and p.name != "data_quality.csv"):
         assert "subject_id" not in pd.read_csv(table, nrows=0).columns, table
-    assert list((finished_run / "data/predictions").rglob("predictions.parquet"))
+    assert list((finished_run / "data/predictions").rglob("split*_init*.parquet"))
 
 
 def test_workflow_passes_snakemake_lint(tmp_path):

@@ -86,7 +86,7 @@ def validate_config(config: dict, schema: str | os.PathLike | Mapping = SCHEMA) 
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
-    schema = with_model_params(load_schema(schema) if not isinstance(schema, Mapping) else copy.deepcopy(schema))
+    schema = with_registry(load_schema(schema) if not isinstance(schema, Mapping) else copy.deepcopy(schema))
     if not isinstance(config, dict):
         raise ConfigError(f"config: must be a mapping of keys to values, got {_short(config)}")
     fill_defaults(config, schema)
@@ -110,14 +110,20 @@ def check_model_params(config: Mapping) -> None:
         raise ConfigError(f"config 'rectifier.models': {unknown} not in 'models'; add them there or remove them here")
 
 
-def with_model_params(schema: dict) -> dict:
-    """The schema with ``model_params.<model>`` spelled out from each registered model's own
-    parameters, so a wrong or unknown model parameter is reported like any other key."""
+def with_registry(schema: dict) -> dict:
+    """The schema with the registered model names as the ``models`` enum and ``model_params.<model>``
+    spelled out from each model's own parameters, so a wrong model name or parameter is reported like
+    any other key, and registering a model or modality needs no schema edit."""
     from mmnar.models.registry import specs
 
-    model_params = schema.get("properties", {}).get("model_params")
-    if model_params is not None:
-        model_params["properties"] = {name: spec.schema() for name, spec in specs().items()}
+    properties = schema.get("properties", {})
+    names = list(specs())
+    if "models" in properties:
+        properties["models"]["items"] = {"enum": names}
+    if "model_params" in properties:
+        properties["model_params"]["properties"] = {name: spec.schema() for name, spec in specs().items()}
+    if "rectifier" in properties:
+        properties["rectifier"]["properties"]["models"]["items"] = {"enum": names}
     return schema
 
 

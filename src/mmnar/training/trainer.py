@@ -11,6 +11,7 @@ model contributes its network, its loss terms and their weights (:mod:`mmnar.mod
 from __future__ import annotations
 
 import copy
+import logging
 import random
 import time
 from collections.abc import Mapping
@@ -34,6 +35,8 @@ from mmnar.model_input.series import apply_series, fit_series
 from mmnar.modalities.registry import names as modality_names
 from mmnar.models.base import SEQUENCE, InputSpec, ModelInputs, ModelSpec, SeriesBatch, SeriesShape
 from mmnar.models.registry import get as get_spec
+
+log = logging.getLogger(__name__)
 
 _EVAL_BATCH_SIZE = 2048
 
@@ -214,8 +217,11 @@ def fit(spec: ModelSpec, model_params: Mapping[str, Any], training: Mapping[str,
     split = np.asarray(split).astype(str)
     eligible = eligible_rows(spec, raw)
     train_rows, val_rows = (split == "train") & eligible, (split == "val") & eligible
-    if not train_rows.any():
+    if not train_rows.any() and spec.restrict_to is None:
         raise ValueError(f"{spec.name}: no training rows")
+    if not train_rows.any():  # e.g. no CXR folder configured: the reference has no patients, its row stays empty
+        log.warning("%s: no training patient has modality %s; the model is left untrained and predicts nothing",
+                    spec.name, spec.restrict_to)
     device = choose_device(training["device"])
     previous = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     if training["num_threads"] > 0:
@@ -230,6 +236,8 @@ def fit(spec: ModelSpec, model_params: Mapping[str, Any], training: Mapping[str,
 
 def _fit(spec, model_params, training, raw, labels, train_rows, val_rows, seed, device) -> TrainResult:
     seed_everything(seed)
+    if not train_rows.any():
+        training = {**training, "max_epochs": 0}
     reads = spec.reads(raw.modalities, model_params)
     preprocessing = fit_preprocessing(raw, reads, train_rows)
     shape = input_spec(raw, reads, preprocessing)
