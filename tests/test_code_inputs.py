@@ -21,7 +21,7 @@ def closure(script: str) -> set[str]:
 
 def test_closure_follows_imports_through_modules_and_packages():
     train = closure("train")
-    assert {"__init__.py", "training/trainer.py", "evaluation/metrics.py", "losses.py", "device.py",
+    assert {"__init__.py", "training/trainer.py", "metrics.py", "models/losses.py", "device.py",
             "models/__init__.py", "models/drfuse.py"} <= train
     assert "modalities/frame.py" in closure("embed_structured")
     assert "modalities/image.py" not in closure("embed_text") and "modalities/cache.py" in closure("embed_text")

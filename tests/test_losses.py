@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmnar.losses import (
+from mmnar.models.losses import (
     delta_autoencoder_bce,
     masked_bce_with_logits,
     masked_info_nce,

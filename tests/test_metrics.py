@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from mmnar.data.tasks import TASK_NAMES
-from mmnar.evaluation.metrics import evaluate_predictions, expected_calibration_error, task_metrics
+from mmnar.metrics import expected_calibration_error, task_metrics
 
 
 def test_task_metrics_match_sklearn_on_defined_labels():
@@ -31,20 +31,3 @@ def test_expected_calibration_error_by_hand():
     # bins: [0,0.1): y=0 p=0.05 -> gap 0.05*1; [0.1,0.2): y=1 p=0.15 -> 0.85; [0.9,1]: mean y 1, mean p 0.975 -> 0.025*2
     assert expected_calibration_error(y, p, n_bins=10) == pytest.approx((0.05 + 0.85 + 0.05) / 4)
     assert expected_calibration_error(np.array([1.0, 0.0]), np.array([0.5, 0.5]), n_bins=2) == pytest.approx(0.0)
-
-
-def test_evaluate_predictions_long_format_on_requested_split():
-    rng = np.random.default_rng(1)
-    n = 100
-    split = np.where(np.arange(n) < 60, "test", "val")
-    pred = pd.DataFrame({"subject_id": np.arange(n)[::-1], "split": split[::-1]})
-    labels = pd.DataFrame({"subject_id": np.arange(n)})
-    for task in TASK_NAMES:
-        labels[task] = (rng.random(n) < 0.4).astype(float)
-        pred[f"p_{task}"] = rng.random(n)[::-1]
-    table = evaluate_predictions(pred, labels, split="test")
-    assert list(table.columns) == ["task", "metric", "value"]
-    assert len(table) == 3 * len(TASK_NAMES)
-    merged = pred.merge(labels, on="subject_id").query("split == 'test'")
-    expected = roc_auc_score(merged["icu_90d"], merged["p_icu_90d"])
-    assert table.query("task == 'icu_90d' and metric == 'auc'")["value"].item() == pytest.approx(expected)

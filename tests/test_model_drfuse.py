@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmnar.losses import masked_bce_with_logits
+from mmnar.models.losses import masked_bce_with_logits
 from mmnar.models import drfuse
 from mmnar.models.base import SEQUENCE, VECTOR, InputSpec, ModelInputs, SeriesBatch, SeriesShape
 

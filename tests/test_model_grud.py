@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmnar.losses import masked_bce_with_logits
+from mmnar.models.losses import masked_bce_with_logits
 from mmnar.models.base import InputSpec, ModelInputs, SeriesBatch, SeriesShape
 from mmnar.models.grud import SPEC, SPECS
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmnar.losses import masked_bce_with_logits
+from mmnar.models.losses import masked_bce_with_logits
 from mmnar.models.base import SEQUENCE, VECTOR, InputSpec, ModelInputs, SeriesBatch, SeriesShape
 from mmnar.models.medfuse import SPEC
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mmnar.losses import masked_bce_with_logits
+from mmnar.models.losses import masked_bce_with_logits
 from mmnar.models.base import VECTOR, InputSpec, ModelInputs
 from mmnar.models.single_modality import spec_for
 

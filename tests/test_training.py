@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mmnar.data.tasks import TASK_NAMES
-from mmnar.evaluation.metrics import task_metrics
-from mmnar.losses import masked_bce_with_logits
+from mmnar.metrics import task_metrics
+from mmnar.models.losses import masked_bce_with_logits
 from mmnar.model_input.inputs import RawInputs
 from mmnar.model_input.series import apply_series, fit_series, forward_fill, time_since_last
 from mmnar.models.registry import get

@@ -17,8 +17,8 @@ import pandas as pd
 
 from mmnar.io import atomic_path
 
-KINDS = ("cohort", "S", "I", "T", "R")
-"""What a bad item takes away from: the cohort (an index admission) or one modality."""
+COHORT = "cohort"
+"""Kind of a bad index admission; every other kind is the modality a bad item takes away from."""
 
 ITEM_COLUMNS = ["kind", "stage", "item_kind", "source_file", "item_id", "subject_id", "reason", "counted"]
 SUMMARY_COLUMNS = ["kind", "n_items", "n_bad", "bad_fraction", "max_bad_fraction", "exceeded"]
@@ -75,12 +75,17 @@ def add_rejected_rows(report: QualityReport, rejected_rows, tables_of_kind: set[
     return counted
 
 
-def summarise(reports: list[QualityReport], max_bad_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(one row per reported item, one row per kind with counts, share and whether it is over the limit)."""
+def summarise(reports: list[QualityReport], max_bad_fraction: float,
+              modalities: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per reported item, one row per kind with counts, share and whether it is over the limit).
+
+    Kinds: the cohort, then ``modalities`` (a row even when nothing was reported), then any other kind reported.
+    """
     items = pd.DataFrame([item for report in reports for item in report.items], columns=ITEM_COLUMNS)
     items["subject_id"] = items["subject_id"].astype("Int64")
     rows = []
-    for kind in KINDS:
+    kinds = dict.fromkeys([COHORT, *modalities, *(report.kind for report in reports)])
+    for kind in kinds:
         of_kind = [report for report in reports if report.kind == kind]
         n_items = sum(report.n_items for report in of_kind)
         n_bad = sum(report.n_bad for report in of_kind)
@@ -91,8 +96,8 @@ def summarise(reports: list[QualityReport], max_bad_fraction: float) -> tuple[pd
 
 
 def write_data_quality(report_paths: list[str | Path], items_csv: str | Path, summary_csv: str | Path,
-                       max_bad_fraction: float) -> pd.DataFrame:
-    items, summary = summarise([QualityReport.read(p) for p in report_paths], max_bad_fraction)
+                       max_bad_fraction: float, modalities: tuple[str, ...] = ()) -> pd.DataFrame:
+    items, summary = summarise([QualityReport.read(p) for p in report_paths], max_bad_fraction, modalities)
     with atomic_path(items_csv) as tmp:
         items.to_csv(tmp, index=False)
     with atomic_path(summary_csv) as tmp:

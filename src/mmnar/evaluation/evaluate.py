@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mmnar.data.tasks import TASK_NAMES
-from mmnar.evaluation.metrics import task_metrics
+from mmnar.metrics import task_metrics
 from mmnar.io import atomic_path
 
 METRIC_COLUMNS = ["model", "scenario", "variant", "split_seed", "init_seed", "task", "metric", "value", "n_patients"]

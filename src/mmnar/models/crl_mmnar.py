@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmnar.losses import delta_autoencoder_bce, masked_info_nce, masked_reconstruction_mse
+from mmnar.models.losses import delta_autoencoder_bce, masked_info_nce, masked_reconstruction_mse
 from mmnar.models.base import (DROPOUT, HIDDEN_DIM, N_HEADS, SEQUENCE, VECTOR, InputSpec, ModelInputs, ModelOutput,
                                ModelSpec, Param)
 from mmnar.models.components import PerModalityMLP, pattern_index, two_layer_mlp

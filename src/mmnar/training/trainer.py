@@ -27,9 +27,9 @@ from tqdm.auto import tqdm
 
 from mmnar.data.tasks import BINARY, MULTICLASS, TASKS, n_outputs
 from mmnar.device import choose_device
-from mmnar.evaluation.metrics import task_metrics
+from mmnar.metrics import task_metrics
 from mmnar.io import atomic_path
-from mmnar.losses import masked_bce_with_logits
+from mmnar.models.losses import masked_bce_with_logits
 from mmnar.model_input.inputs import RawInputs, load_raw_inputs
 from mmnar.model_input.series import apply_series, fit_series
 from mmnar.modalities.registry import names as modality_names

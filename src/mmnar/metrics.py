@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-
-from mmnar.data.tasks import TASK_NAMES
 
 
 def _defined(y, p) -> tuple[np.ndarray, np.ndarray]:
@@ -40,18 +37,3 @@ def expected_calibration_error(y, p, n_bins: int = 10) -> float:
     counts = np.bincount(bins, minlength=n_bins)
     gaps = np.abs(np.bincount(bins, weights=y, minlength=n_bins) - np.bincount(bins, weights=p, minlength=n_bins))
     return float(gaps.sum() / counts.sum())
-
-
-def evaluate_predictions(df_pred: pd.DataFrame, df_labels: pd.DataFrame, split: str = "test") -> pd.DataFrame:
-    """Long table ``task, metric, value`` on the ``split`` rows of a predictions file.
-
-    ``df_pred`` has ``subject_id, split, p_<task>``; ``df_labels`` has ``subject_id, <task>``.
-    """
-    merged = df_pred.merge(df_labels[["subject_id", *TASK_NAMES]], on="subject_id", how="left", validate="one_to_one")
-    merged = merged[merged["split"] == split]
-    rows = [
-        {"task": task, "metric": metric, "value": value}
-        for task in TASK_NAMES
-        for metric, value in task_metrics(merged[task], merged[f"p_{task}"]).items()
-    ]
-    return pd.DataFrame(rows, columns=["task", "metric", "value"])
