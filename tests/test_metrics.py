@@ -1,9 +1,7 @@
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from mmnar.data.tasks import TASK_NAMES
 from mmnar.metrics import expected_calibration_error, task_metrics
 
 

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from mmnar.models.losses import masked_bce_with_logits
 from mmnar.models.base import InputSpec, ModelInputs, SeriesBatch, SeriesShape
 from mmnar.models.ehr_sequence import LSTM_SPEC, SPECS, TRANSFORMER_SPEC
 
@@ -90,23 +89,3 @@ def test_vectors_are_not_read_and_patients_without_s_share_one_prediction(name):
     logits = _logits(model, unobserved, seed=0)
     assert torch.equal(logits, _logits(model, unobserved, seed=5))
     assert torch.allclose(logits, logits[:1].expand_as(logits), atol=1e-6)
-
-
-@pytest.mark.parametrize("name", sorted(BY_NAME))
-def test_a_few_adam_steps_lower_the_training_loss(name):
-    model = _model(name, dropout=0.0)
-    inputs = _inputs(_series(32, seed=3, p_observed=0.5))
-    labels = (inputs.series["S"].values[:, :, :3].mean(dim=1) > 0).float()
-    labels[::5, 0] = float("nan")
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-
-    def loss() -> torch.Tensor:
-        output = model(inputs)
-        return masked_bce_with_logits(output.logits, labels).sum() + sum(output.aux_terms.values())
-
-    before = loss().item()
-    for _ in range(40):
-        optimiser.zero_grad()
-        loss().backward()
-        optimiser.step()
-    assert loss().item() < 0.8 * before

@@ -163,22 +163,3 @@ def test_vectors_are_not_read_and_patients_without_s_share_one_prediction():
         assert torch.equal(logits, model(changed).logits)
         assert torch.allclose(logits, logits[:1].expand_as(logits))
         assert not torch.allclose(logits, model(_inputs(_series(3))).logits, atol=1e-4)
-
-
-def test_a_few_adam_steps_lower_the_training_loss():
-    model = _model(dropout=0.0)
-    inputs = _inputs(_series(32, seed=3, p_observed=0.5))
-    labels = (inputs.series["S"].values[:, -4:, :3].mean(dim=1) > 0).float()
-    labels[::5, 0] = float("nan")
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-
-    def loss() -> torch.Tensor:
-        output = model(inputs)
-        return masked_bce_with_logits(output.logits, labels).sum() + sum(output.aux_terms.values())
-
-    before = loss().item()
-    for _ in range(40):
-        optimiser.zero_grad()
-        loss().backward()
-        optimiser.step()
-    assert loss().item() < 0.8 * before

@@ -96,25 +96,8 @@ def test_unimodal_terms_use_only_patients_with_the_modality():
     assert torch.allclose(terms["unimodal_I"], expected_i)
 
 
-def test_a_few_adam_steps_lower_the_training_loss():
-    params = SPEC.resolve({"hidden_dim": 8, "dropout": 0.0})
-    torch.manual_seed(0)
-    model = SPEC.build(INPUT_SPEC, params)
-    inputs = make_batch()
-    labels = torch.randint(0, 2, (len(DELTA), N_OUTPUTS)).float()
-    labels[1, 2] = float("nan")
-
-    def loss():
-        output = model(inputs)
-        terms = {**output.aux_terms, **model.supervised_terms(output, labels, masked_bce_with_logits)}
-        return masked_bce_with_logits(output.logits, labels).sum() + sum(
-            params[f"lambda_{name.split('_')[0]}"] * value for name, value in terms.items())
-
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    before = loss().item()
-    for _ in range(20):
-        optimizer.zero_grad()
-        loss().backward()
-        optimizer.step()
-    assert loss().item() < before - 0.05
+def test_patients_without_any_modality_train_the_learned_constant():
+    model = SPEC.build(INPUT_SPEC, SPEC.resolve({"hidden_dim": 8, "dropout": 0.0}))
+    labels = torch.randint(0, 2, (len(DELTA), N_OUTPUTS), generator=torch.Generator().manual_seed(0)).float()
+    masked_bce_with_logits(model(make_batch()).logits, labels).sum().backward()
     assert model.no_modality_logit.grad is not None and model.no_modality_logit.grad.abs().sum() > 0

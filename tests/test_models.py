@@ -154,3 +154,31 @@ def test_pattern_offsets_start_at_zero_and_shift_logits_per_pattern():
 def test_pattern_index_is_the_registry_encoding_with_S_as_bit_0():
     delta = torch.tensor([[1, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 1], [1, 0, 1, 0, 1]][:3])
     assert pattern_index(delta).tolist() == [1, 15, 8]
+
+
+@pytest.mark.parametrize("name", sorted(specs()))
+def test_a_few_adam_steps_lower_every_models_training_loss(name):
+    """The trainer's objective (task loss + each term times its lambda) on one toy batch."""
+    spec = get(name)
+    params = spec.resolve({**{k: v for k, v in SMALL.items() if k in spec.params}, "dropout": 0.0})
+    reads = spec.reads(MODALITIES, params)
+    torch.manual_seed(0)
+    model = spec.build(input_spec(reads), params)
+    inputs = batch(reads)
+    labels = torch.randint(0, 2, (6, n_outputs()), generator=torch.Generator().manual_seed(1)).float()
+    labels[1, 0] = float("nan")
+
+    def loss():
+        output = model(inputs)
+        terms = dict(output.aux_terms)
+        if hasattr(model, "supervised_terms"):
+            terms.update(model.supervised_terms(output, labels, prediction_loss))
+        return prediction_loss(output.logits, labels).sum() + sum(weighted_terms(terms, params).values())
+
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    before = loss().item()
+    for _ in range(20):
+        optimiser.zero_grad()
+        loss().backward()
+        optimiser.step()
+    assert loss().item() < 0.9 * before

@@ -33,7 +33,6 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
 from torch import nn
 
 from mmnar.models.base import DROPOUT, HIDDEN_DIM, N_HEADS, N_LAYERS, SEQUENCE, InputSpec, ModelInputs, ModelOutput, ModelSpec
