@@ -65,6 +65,10 @@ def test_one_models_parameters_rerun_that_model_only(finished_run, tmp_path):
     assert jobs == {"train": 2, "predict": 1, "evaluate": 1, "table1": 1}
 
 
+def test_a_modality_scenario_is_one_predict_job_on_the_saved_models(finished_run):
+    assert planned_jobs(finished_run, "data/predictions/crl_mmnar/drop_I_0.5/split0_init0.parquet") == {"predict": 1}
+
+
 def test_another_initialisation_seed_trains_only_the_new_runs(finished_run, tmp_path):
     changed = write_config(tmp_path / "inits.yaml", {"training": {"init_seeds": [0, 1]}})
     jobs = planned_jobs(finished_run, TARGET, configs=(TINY_CONFIG, changed))
