@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=None)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/training_speed.csv"))
     args = parser.parse_args()
-    training = yaml.safe_load(args.config.read_text())["training"]
+    training = {k: v for k, v in yaml.safe_load(args.config.read_text())["training"].items() if k != "init_seeds"}
     model_input = args.workdir / "data" / "model_input"
     split_path = args.workdir / "data" / "splits" / "seed0.parquet"
     rows = [measure(name, model_input, split_path, training, args.epochs) for name in (args.models or list(specs()))]

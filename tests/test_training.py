@@ -188,3 +188,9 @@ def test_dropping_a_modality_changes_only_the_patients_who_had_it(tmp_path):
     without_image, _ = predict(checkpoint, model_input, "drop_I", 0)
     changed = ~np.isclose(observed["p_readmit_30d"], without_image["p_readmit_30d"])
     assert changed[raw.delta[:, 1] == 1].all() and not changed[raw.delta[:, 1] == 0].any()
+
+
+def test_an_unknown_trainer_setting_is_an_error():
+    raw, labels, split = toy_problem(n=40)
+    with pytest.raises(KeyError, match="max_epoch"):
+        fit(get("basic_concat"), None, {"max_epoch": 3}, raw, labels, split, seed=0)

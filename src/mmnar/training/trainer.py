@@ -65,8 +65,12 @@ def seed_everything(seed: int) -> None:
 
 
 def trainer_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Trainer settings with defaults; ``lambda_pred`` defaults to 1 per task."""
-    resolved = {**TRAINER_DEFAULTS, **{k: v for k, v in (params or {}).items() if k in TRAINER_DEFAULTS}}
+    """Trainer settings with defaults; ``lambda_pred`` defaults to 1 per task. An unknown key is an
+    error, never ignored (``init_seeds`` says which runs exist and is not a setting of one run)."""
+    unknown = sorted(set(params or {}) - set(TRAINER_DEFAULTS))
+    if unknown:
+        raise KeyError(f"unknown trainer settings {unknown}; known: {sorted(TRAINER_DEFAULTS)}")
+    resolved = {**TRAINER_DEFAULTS, **(params or {})}
     resolved["lambda_pred"] = [float(w) for w in (resolved["lambda_pred"] or [1.0] * len(TASKS))]
     if len(resolved["lambda_pred"]) != len(TASKS):
         raise ValueError(f"training.lambda_pred needs one weight per task {list(TASKS)}")
