@@ -7,7 +7,9 @@ from pathlib import Path
 from mmnar.modalities import registry as modality_registry
 from mmnar.models import registry as model_registry
 from mmnar.code_inputs import import_closure
+from mmnar.data.sql import referenced_tables
 from mmnar.config import ConfigError, check_config, error_line, job_context, validate_config
+from mmnar.data import feature_groups
 from mmnar.data.sources import local_folders
 
 # Schema (with its defaults filled in) and the checks beyond it; one line and exit 1 on a mistake
@@ -38,6 +40,9 @@ MODELS = config["models"]
 RECTIFIED = [m for m in config["rectifier"]["models"] if m in MODELS]
 MODALITIES = modality_registry.names()
 SYNTHETIC = config["source"] == "synthetic"
+FEATURE_GROUPS = feature_groups.selected(config["features"]["groups"], config["cohort"]["window"])
+"""The groups of S this run builds (``features.groups``, or all that the window allows)."""
+SQL_FEATURE_GROUPS = feature_groups.sql_groups(FEATURE_GROUPS)
 SYNTHETIC_DIR = config["synthetic"]["out_dir"]
 TEXT_KIND = {"T": "discharge", "R": "radiology"}
 # One GPU for encoders and training unless the config pins them to the CPU (the SLURM plugin turns
@@ -66,6 +71,15 @@ def source_inputs(wildcards):
     return [str(folders["mimiciv"] / t) for t in (
         "hosp/admissions.csv.gz", "hosp/patients.csv.gz", "hosp/labevents.csv.gz",
         "icu/icustays.csv.gz", "icu/chartevents.csv.gz")]
+
+
+def feature_group_inputs(wildcards):
+    """The local PhysioNet tables one feature group's query reads (the manifest for synthetic data)."""
+    if config["source"] != "local":
+        return source_inputs(wildcards)
+    folders = local_folders(config)
+    query = (SQL / feature_groups.get(wildcards.group).sql).read_text()
+    return [str(folders["mimiciv"] / dataset / f"{table}.csv.gz") for dataset, table in referenced_tables(query)]
 
 
 def note_inputs(wildcards):

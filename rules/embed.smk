@@ -4,12 +4,16 @@
 rule embed_structured:
     input:
         features="data/cohort/structured.parquet",
+        groups=expand("data/cohort/features/{group}.parquet", group=SQL_FEATURE_GROUPS),
         code=code("embed_structured"),
     output:
         embedding="data/embeddings/S.parquet",
         features="data/embeddings/S.features.json",
+        feature_groups="data/embeddings/S.feature_groups.json",
     log:
         "logs/embed_structured.log",
+    params:
+        groups=list(FEATURE_GROUPS),
     resources:
         mem_mb=2000,
         runtime=10,

@@ -52,6 +52,34 @@ rule extract_structured:
         "../workflow/scripts/extract_structured.py"
 
 
+rule extract_feature_group:
+    input:
+        feature_group_inputs,
+        cohort="data/cohort/cohort.parquet",
+        cohort_sql=sql("cohort.sql"),
+        sql=lambda wildcards: sql(feature_groups.get(wildcards.group).sql),
+        code=code("extract_feature_group"),
+    output:
+        features="data/cohort/features/{group}.parquet",
+        quality="data/quality/extract_features_{group}.json",
+    log:
+        "logs/extract_features_{group}.log",
+    wildcard_constraints:
+        group="|".join(SQL_FEATURE_GROUPS) or "no-group",
+    params:
+        window=config["cohort"]["window"],
+        early_hours=config["cohort"]["early_hours"],
+        source=config["source"],
+    threads: 2
+    resources:
+        mem_mb=lambda wildcards, attempt: 8000 * attempt,
+        runtime=60,
+    conda:
+        "../envs/extract.yaml"
+    script:
+        "../workflow/scripts/extract_feature_group.py"
+
+
 rule extract_notes:
     input:
         note_inputs,

@@ -8,6 +8,7 @@ QUALITY_REPORTS = [
     "data/quality/extract_notes_radiology.json",
     "data/quality/extract_cxr.json",
     "data/quality/embed_image.json",
+    *expand("data/quality/extract_features_{group}.json", group=SQL_FEATURE_GROUPS),
 ]
 
 

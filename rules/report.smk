@@ -39,6 +39,7 @@ rule leakage_audit:
         cohort="data/cohort/cohort.parquet",
         discharge="data/cohort/notes_discharge.parquet",
         radiology="data/cohort/notes_radiology.parquet",
+        feature_groups="data/embeddings/S.feature_groups.json",
         code=code("leakage_audit"),
     output:
         report("results/leakage_audit.csv", caption="../workflow/report/leakage_audit.rst", category="Tables"),

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mmnar.data import extract
+from mmnar.data import extract, feature_groups
 from mmnar.data.sources import open_source, synthetic_layout
 from mmnar.data.sources.bigquery import BigQueryConfigError, BigQuerySource, preflight
 from mmnar.synth import generate
@@ -64,6 +64,11 @@ def run_extraction(source, out: Path, window: str) -> dict[str, pd.DataFrame]:
     extract.extract_cohort(source, SQL / "cohort.sql", cohort, out / "q_cohort.json", window, 48, max_patients=120, seed=3)
     extract.extract_structured(source, SQL / "cohort.sql", SQL / "structured.sql", cohort,
                                out / "structured.parquet", out / "q_s.json", window, 48)
+    for group in feature_groups.groups():
+        if group.sql:
+            extract.extract_feature_group(source, SQL / "cohort.sql", SQL / group.sql, cohort,
+                                          out / f"features_{group.name}.parquet", out / f"q_{group.name}.json",
+                                          group.name, window, 48)
     for kind in ("discharge", "radiology"):
         extract.extract_notes(source, SQL / "cohort.sql", SQL / f"notes_{kind}.sql", cohort,
                               out / f"notes_{kind}.parquet", out / f"q_{kind}.json", kind, window, 48,
@@ -87,7 +92,9 @@ def test_bigquery_emulator_matches_local(synthetic, bigquery_config, tmp_path, w
     source = open_source(bigquery_config)
     assert isinstance(source, BigQuerySource)
     remote = run_extraction(source, tmp_path / "bigquery", window)
-    assert set(local) == set(remote) == {"cohort", "structured", "notes_discharge", "notes_radiology"}
+    groups = {f"features_{g.name}" for g in feature_groups.groups() if g.sql}
+    assert set(local) == set(remote) == {"cohort", "structured", "notes_discharge", "notes_radiology"} | groups
+    assert all(len(local[name]) == 120 for name in groups)
     assert len(local["cohort"]) == 120 and len(local["structured"]) == 120
     assert len(local["notes_radiology"]) > 0
     assert (len(local["notes_discharge"]) > 0) == (window == "paper")
@@ -103,7 +110,7 @@ def test_bigquery_emulator_rerun_reads_the_cache(bigquery_config, tmp_path, capl
     with caplog.at_level(logging.INFO, logger="mmnar.data.sources.bigquery"):
         run_extraction(source, tmp_path / "again", "paper")
     assert calls == []
-    assert caplog.text.count("cache hit") == 4
+    assert caplog.text.count("cache hit") == 4 + sum(1 for g in feature_groups.groups() if g.sql)
 
 
 def test_bigquery_emulator_preflight(bigquery_config):

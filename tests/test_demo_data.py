@@ -1,9 +1,12 @@
 """The unchanged workflow on the real, openly licensed MIMIC-IV demo (structured modality only)."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from mmnar.data import feature_groups
 from mmnar.data.tasks import TASK_NAMES
 from workflow_runner import REPO, TINY_CONFIG, snakemake, write_config
 
@@ -19,7 +22,7 @@ def test_workflow_runs_on_the_mimic_iv_demo(tmp_path):
         "rectifier": {"models": ["crl_mmnar"], "kappa_grid": [0.0, 0.01, 0.02, 0.03, 0.04, 0.05], "n_folds": 2, "min_count": 5,
                       "seed": 0, "paper_crossfit_test": False},
     })
-    snakemake(tmp_path, "--cores", "2", "results/table1.csv", configs=(TINY_CONFIG, demo))
+    snakemake(tmp_path, "--cores", "2", "results/table1.csv", "results/leakage_audit.csv", configs=(TINY_CONFIG, demo))
     cohort = pd.read_parquet(tmp_path / "data/cohort/cohort.parquet")
     assert 80 <= len(cohort) <= 100                   # 100 demo patients; adults with one ICU stay
     assert cohort["subject_id"].is_unique
@@ -34,3 +37,9 @@ def test_workflow_runs_on_the_mimic_iv_demo(tmp_path):
     no_patients = table[table["model"].isin(["i_only", "t_only", "r_only"])]
     assert (no_patients["n_test_patients"] == 0).all() and no_patients["mortality_inhosp_auc_mean"].isna().all()
     assert table.loc[table["model"] == "grud", "mortality_inhosp_brier_mean"].notna().all()  # the series form runs on MIMIC
+    used = json.loads((tmp_path / "data/embeddings/S.feature_groups.json").read_text())
+    assert tuple(used) == feature_groups.selected(None, "paper") and all(used.values())
+    names = json.loads((tmp_path / "data/embeddings/S.features.json").read_text())
+    assert {"charlson_comorbidity_index", "apr_drg_severity", "n_vasopressor_orders", "insurance=MEDICARE"} <= set(names)
+    audit = pd.read_csv(tmp_path / "results/leakage_audit.csv")
+    assert not audit.loc[audit["check"].str.startswith("feature group"), "leaks"].any()

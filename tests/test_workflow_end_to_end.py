@@ -1,11 +1,13 @@
 """The whole workflow on the tiny synthetic config: outputs, incrementality, reruns by stage."""
 
+import json
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from mmnar.data import feature_groups
 from mmnar.data.tasks import TASK_NAMES
 from mmnar.models.registry import specs
 from workflow_runner import REPO, TINY_CONFIG, planned_jobs, snakemake, write_config
@@ -46,6 +48,45 @@ def test_figure1_and_ablation_table_exist(finished_run):
     assert pd.read_csv(finished_run / "results/table2.csv")["label"].tolist() == [
         "Concatenation baseline (zero imputation)", "+ MMNAR fusion",
         "+ reconstruction (CRL-MMNAR, no rectifier)", "CRL-MMNAR (+ rectifier)"]
+
+
+def used_feature_groups(workdir: Path) -> dict[str, list[str]]:
+    return json.loads((workdir / "data/embeddings/S.feature_groups.json").read_text())
+
+
+def test_s_holds_every_feature_group_the_window_allows_and_no_other(finished_run):
+    used = used_feature_groups(finished_run)
+    assert tuple(used) == feature_groups.selected(None, "paper")
+    assert all(used.values())
+    names = json.loads((finished_run / "data/embeddings/S.features.json").read_text())
+    assert names == [name for group in used.values() for name in group]
+    assert "discharge_location=DIED" not in names
+    audit = pd.read_csv(finished_run / "results/leakage_audit.csv")
+    rows = audit[audit["check"].str.startswith("feature group")]
+    assert len(rows) == len(feature_groups.groups()) * len(TASK_NAMES) and not rows["leaks"].any()
+
+
+def test_early_window_builds_no_discharge_time_group(tmp_path):
+    early = write_config(tmp_path / "early.yaml", {"cohort": {"window": "early", "early_hours": 48,
+                                                              "max_patients": None, "seed": 0}})
+    snakemake(tmp_path, "--cores", "2", "data/embeddings/S.feature_groups.json", "results/leakage_audit.csv",
+              configs=(TINY_CONFIG, early))
+    used = used_feature_groups(tmp_path)
+    assert tuple(used) == feature_groups.selected(None, "early")
+    assert all(feature_groups.get(name).known_at == feature_groups.STAY for name in used)
+    assert not list((tmp_path / "data/cohort/features").glob("diagnoses*"))
+    audit = pd.read_csv(tmp_path / "results/leakage_audit.csv")
+    rows = audit[audit["check"].str.startswith("feature group diagnoses")]
+    assert (rows["detail"].str.startswith("not used; known only at discharge")).all() and not rows["leaks"].any()
+
+
+def test_requesting_a_discharge_time_group_in_an_early_run_fails_before_any_job(tmp_path):
+    bad = write_config(tmp_path / "bad.yaml", {"cohort": {"window": "early", "early_hours": 48, "max_patients": None,
+                                                          "seed": 0}, "features": {"groups": ["vitals_labs", "drg"]}})
+    result = snakemake(tmp_path, "--cores", "1", TARGET, configs=(TINY_CONFIG, bad), check=False)
+    assert result.returncode != 0
+    assert "config 'features.groups': 'drg' cannot be used (known only at discharge" in result.stderr
+    assert not (tmp_path / "data").exists()
 
 
 def test_second_run_has_nothing_to_do(finished_run):

@@ -110,10 +110,33 @@ def check_model_params(config: Mapping) -> None:
         raise ConfigError(f"config 'rectifier.models': {unknown} not in 'models'; add them there or remove them here")
 
 
+def check_feature_groups(config: Mapping, check_files: bool = True) -> None:
+    """A requested group the window does not allow, or (local source) whose table is not on disk."""
+    from mmnar.data import feature_groups
+    from mmnar.data.sql import referenced_tables
+
+    window = config["cohort"]["window"]
+    reasons = feature_groups.availability(window)
+    for name in config["features"]["groups"] or ():
+        if reasons[name]:
+            raise ConfigError(f"config 'features.groups': '{name}' cannot be used ({reasons[name]}); remove it, or set "
+                              f"'features.groups: null' for every group window '{window}' allows")
+    if not check_files or config["source"] != "local" or not (config.get("local") or {}).get("mimiciv"):
+        return
+    sql_dir = Path(__file__).resolve().parents[2] / "rules" / "sql"
+    for name in feature_groups.sql_groups(feature_groups.selected(config["features"]["groups"], window)):
+        for dataset, table in referenced_tables((sql_dir / feature_groups.get(name).sql).read_text()):
+            path = Path(config["local"]["mimiciv"]) / dataset / f"{table}.csv.gz"
+            if not path.exists():
+                raise ConfigError(f"config 'features.groups': group '{name}' reads {path}, which does not exist; "
+                                  f"add the file, or list the groups to build in 'features.groups' without '{name}'")
+
+
 def with_registry(schema: dict) -> dict:
     """The schema with the registered model names as the ``models`` enum and ``model_params.<model>``
     spelled out from each model's own parameters, so a wrong model name or parameter is reported like
     any other key, and registering a model or modality needs no schema edit."""
+    from mmnar.data.feature_groups import names as feature_group_names
     from mmnar.models.registry import specs
 
     properties = schema.get("properties", {})
@@ -124,6 +147,8 @@ def with_registry(schema: dict) -> dict:
         properties["model_params"]["properties"] = {name: spec.schema() for name, spec in specs().items()}
     if "rectifier" in properties:
         properties["rectifier"]["properties"]["models"]["items"] = {"enum": names}
+    if "features" in properties:
+        properties["features"]["properties"]["groups"]["items"] = {"enum": list(feature_group_names())}
     return schema
 
 
@@ -323,6 +348,7 @@ def check_config(config: dict, *, main_process: bool = True, local_jobs: bool = 
             preflight(config)
     training = config["training"]
     check_model_params(config)
+    check_feature_groups(config, check_files=main_process)
     split = config["split"]
     if split["val_fraction"] + split["test_fraction"] >= 0.8:
         raise ConfigError("config 'split.val_fraction' + 'split.test_fraction' leave under 20 % for training")

@@ -108,8 +108,12 @@ def query_for_cohort(source, sql_path: Path, cohort_sql: Path, cohort: pd.DataFr
     return source.query(sql, params)
 
 
+DEMOGRAPHIC_FEATURES = ("age", "is_female", "is_emergency", "n_prior_admissions")
+"""The columns of ``static_features``: feature group ``demographics``."""
+
+
 def static_features(cohort: pd.DataFrame) -> pd.DataFrame:
-    """Admission-time covariates known at the start of every window."""
+    """Admission-time covariates known at the start of every window (``DEMOGRAPHIC_FEATURES``)."""
     return pd.DataFrame({
         "subject_id": cohort["subject_id"].to_numpy(),
         "age": cohort["age"].astype(float).to_numpy(),
@@ -152,6 +156,27 @@ def extract_structured(source, cohort_sql: Path, structured_sql: Path, cohort_pa
     log.info("structured: %d patients x %d features", len(features), features.shape[1] - 1)
     with atomic_path(out) as tmp:
         features.to_parquet(tmp, index=False)
+    report.write(quality_out)
+
+
+def extract_feature_group(source, cohort_sql: Path, group_sql: Path, cohort_path: Path, out: Path,
+                          quality_out: Path, group: str, window: str, early_hours: int) -> None:
+    """One feature group of S (``mmnar.data.feature_groups``): one row per cohort patient, in cohort order.
+
+    Values stay raw (text for categorical columns); encoding happens when S is assembled. Each
+    cohort patient's record is one item of the quality report; a skipped source row of a cohort
+    patient counts against it.
+    """
+    cohort = pd.read_parquet(cohort_path)
+    frame = query_for_cohort(source, group_sql, cohort_sql, cohort, window, early_hours)
+    if frame["subject_id"].duplicated().any():
+        raise ValueError(f"{Path(group_sql).name} returned more than one row for a patient; it must aggregate")
+    report = QualityReport(f"extract_features_{group}", "S", n_items=len(cohort))
+    report.n_items += add_rejected_rows(report, source.rejected_rows, tables_of("S"), set(cohort["subject_id"]))
+    frame = cohort[["subject_id"]].merge(frame, on="subject_id", how="left")
+    log.info("feature group %s: %d patients x %d columns", group, len(frame), frame.shape[1] - 1)
+    with atomic_path(out) as tmp:
+        frame.to_parquet(tmp, index=False)
     report.write(quality_out)
 
 

@@ -42,6 +42,13 @@ def referenced_datasets(sql: str) -> set[str]:
     return found
 
 
+def referenced_tables(sql: str) -> list[tuple[str, str]]:
+    """(short dataset name, table) of every canonical table a statement reads, sorted."""
+    by_dataset = {v: k for k, v in CANONICAL_DATASETS.items()}
+    return sorted({(by_dataset[t.db], t.name) for t in parse_bigquery(sql).find_all(exp.Table)
+                   if t.catalog == CANONICAL_PROJECT and t.db in by_dataset})
+
+
 def retarget_datasets(sql: str, dataset_map: dict[str, str]) -> str:
     """Rewrite canonical ``physionet-data.<dataset>`` references to ``project.dataset`` targets.
 

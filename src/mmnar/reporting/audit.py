@@ -1,17 +1,23 @@
 """Leakage audit: which task × window pairs let an input see the outcome.
 
-Two checks per run, written next to the tables so nobody reports a leaking number unknowingly:
+Three checks per run, written next to the tables so nobody reports a leaking number unknowingly:
 - structural: does the observation window end at or after the moment the outcome is known?
 - textual: do the notes a model reads state the outcome (death words in deceased patients' notes)?
+- feature groups: did a group of S that is known only after the prediction time, or that states a
+  task's label, reach the models (read from the groups the S embedding was actually built from)?
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mmnar.data.feature_groups import groups as feature_groups
+from mmnar.data.feature_groups import unavailable_reason
 from mmnar.data.tasks import TASK_NAMES
 from mmnar.io import atomic_path
 
@@ -35,7 +41,23 @@ def death_word_rates(notes: pd.DataFrame, cohort: pd.DataFrame, min_cell_count: 
     return share(flagged[died], min_cell_count), share(flagged[~died], min_cell_count)
 
 
-def audit(cohort: pd.DataFrame, notes: dict[str, pd.DataFrame], window: str, min_cell_count: int = 1) -> pd.DataFrame:
+def feature_group_rows(used_groups: Mapping[str, list[str]], window: str) -> list[dict]:
+    """One row per registered feature group × task: was it used, and may it be under ``window``?"""
+    rows = []
+    for group in feature_groups():
+        used = bool(used_groups.get(group.name))
+        for task in TASK_NAMES:
+            reason = unavailable_reason(group, window, task)
+            rows.append({"window": window, "task": task, "modality": "S",
+                         "check": f"feature group {group.name} (known at {group.known_at})",
+                         "deceased_share": float("nan"), "survivor_share": float("nan"),
+                         "leaks": used and bool(reason), "suppressed": False,
+                         "detail": ("used" if used else "not used") + (f"; {reason}" if reason else "")})
+    return rows
+
+
+def audit(cohort: pd.DataFrame, notes: dict[str, pd.DataFrame], window: str, min_cell_count: int = 1,
+          used_groups: Mapping[str, list[str]] | None = None) -> pd.DataFrame:
     """One row per check; ``deceased_share`` / ``survivor_share`` say how many patients it concerns.
 
     ``leaks`` is decided on the exact shares; a share that would reveal a small cell is then
@@ -50,7 +72,7 @@ def audit(cohort: pd.DataFrame, notes: dict[str, pd.DataFrame], window: str, min
         rows.append({"window": window, "task": task, "modality": modality, "check": check,
                      "deceased_share": float("nan") if suppressed else deceased[0],
                      "survivor_share": float("nan") if suppressed else survivors[0],
-                     "leaks": leaks, "suppressed": suppressed})
+                     "leaks": leaks, "suppressed": suppressed, "detail": ""})
 
     for task in TASK_NAMES:
         # Post-discharge outcomes happen after dischtime; death ends the admission, so a window
@@ -62,12 +84,16 @@ def audit(cohort: pd.DataFrame, notes: dict[str, pd.DataFrame], window: str, min
         deceased, survivors = death_word_rates(frame, cohort, min_cell_count)
         leaks = bool(deceased[0] - survivors[0] > 0.2) if pd.notna(deceased[0]) and pd.notna(survivors[0]) else False
         row("mortality_inhosp", modality, "notes mention death", deceased, survivors, leaks)
+    if used_groups is not None:
+        rows.extend(feature_group_rows(used_groups, window))
     return pd.DataFrame(rows)
 
 
-def run_audit(cohort_path: Path, note_paths: dict[str, Path], window: str, out: Path, min_cell_count: int = 1) -> None:
+def run_audit(cohort_path: Path, note_paths: dict[str, Path], window: str, out: Path, min_cell_count: int = 1,
+              feature_groups_path: Path | None = None) -> None:
     cohort = pd.read_parquet(cohort_path)
     notes = {m: pd.read_parquet(p) for m, p in note_paths.items()}
-    table = audit(cohort, notes, window, min_cell_count)
+    used = json.loads(Path(feature_groups_path).read_text()) if feature_groups_path else None
+    table = audit(cohort, notes, window, min_cell_count, used)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)

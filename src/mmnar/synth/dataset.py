@@ -15,6 +15,7 @@ import pandas as pd
 from mmnar.io import atomic_path
 from mmnar.synth import mimic_schema as schema
 from mmnar.synth.causal_model import OBSERVED_MODALITIES, draw_cohort
+from mmnar.synth.coding import build_coding
 from mmnar.synth.csvgz import format_date, format_datetime, write_csv_gz
 from mmnar.synth.cxr import build_cxr
 from mmnar.synth.measurements import build_chartevents, build_labevents
@@ -64,6 +65,22 @@ def _ground_truth(cohort: pd.DataFrame, timeline: Timeline) -> pd.DataFrame:
     return truth.sort_values("subject_id", ignore_index=True)
 
 
+def _write_coding(rng: np.random.Generator, timeline: Timeline, hosp: Path) -> None:
+    """diagnoses_icd, procedures_icd, drgcodes, prescriptions and the ICD dictionaries, from their own stream."""
+    coding = build_coding(rng, timeline)
+    procedures = coding.procedures_icd.assign(chartdate=format_date(coding.procedures_icd["chartdate"].to_numpy()))
+    prescriptions = _with_text_times(coding.prescriptions, ["starttime", "stoptime"])
+    for frame, name, columns in [
+        (coding.diagnoses_icd, "diagnoses_icd", schema.DIAGNOSES_ICD_COLUMNS),
+        (procedures, "procedures_icd", schema.PROCEDURES_ICD_COLUMNS),
+        (coding.drgcodes, "drgcodes", schema.DRGCODES_COLUMNS),
+        (prescriptions, "prescriptions", schema.PRESCRIPTIONS_COLUMNS),
+    ]:
+        write_csv_gz(_shuffled(rng, frame), hosp / f"{name}.csv.gz", columns)
+    write_csv_gz(coding.d_icd_diagnoses, hosp / "d_icd_diagnoses.csv.gz", schema.D_ICD_DIAGNOSES_COLUMNS)
+    write_csv_gz(coding.d_icd_procedures, hosp / "d_icd_procedures.csv.gz", schema.D_ICD_PROCEDURES_COLUMNS)
+
+
 def generate(out_dir: Path, n_patients: int, seed: int, mechanism: str, direct_effect: float, image_size: int = 64) -> None:
     """Write the PhysioNet layout for `n_patients` index-eligible patients (plus a few decoys).
 
@@ -71,7 +88,8 @@ def generate(out_dir: Path, n_patients: int, seed: int, mechanism: str, direct_e
     exactly one ICU stay) add about 7 % extra patients that the cohort SQL must drop.
     """
     out_dir = Path(out_dir)
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
+    # Children 0-7 feed the original tables; spawning a ninth leaves them unchanged (spawn keys (0,)..(7,)).
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(9)]
     cohort = draw_cohort(streams[0], n_patients, mechanism, direct_effect)
     timeline, cohort["subject_id"] = build_timeline(streams[1], cohort)
     delta = {m: cohort.set_index("subject_id")[f"true_delta_{m}"] for m in OBSERVED_MODALITIES}
@@ -99,6 +117,7 @@ def generate(out_dir: Path, n_patients: int, seed: int, mechanism: str, direct_e
     for notes, name in [(discharge, "discharge.csv.gz"), (radiology, "radiology.csv.gz")]:
         write_csv_gz(_with_text_times(notes, ["charttime", "storetime"]), out_dir / NOTE_DIR / name, schema.NOTE_COLUMNS)
     write_csv_gz(cxr, cxr_root / "mimic-cxr-2.0.0-metadata.csv.gz", schema.CXR_METADATA_COLUMNS)
+    _write_coding(streams[8], timeline, hosp)
 
     with atomic_path(out_dir / GROUND_TRUTH) as tmp:
         _ground_truth(cohort, timeline).to_parquet(tmp, index=False)

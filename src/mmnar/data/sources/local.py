@@ -29,6 +29,11 @@ COLUMN_TYPES = {
     "storetime": "TIMESTAMP", "dod": "DATE", "anchor_age": "INTEGER", "anchor_year": "INTEGER",
     "hospital_expire_flag": "INTEGER", "StudyDate": "INTEGER", "StudyTime": "DOUBLE",
     "ViewPosition": "VARCHAR",
+    "edregtime": "TIMESTAMP", "edouttime": "TIMESTAMP", "starttime": "TIMESTAMP", "stoptime": "TIMESTAMP",
+    "chartdate": "DATE", "seq_num": "INTEGER", "icd_code": "VARCHAR", "icd_version": "INTEGER",
+    "drg_type": "VARCHAR", "drg_code": "VARCHAR", "drg_severity": "INTEGER", "drg_mortality": "INTEGER",
+    "drug": "VARCHAR", "admission_type": "VARCHAR", "admission_location": "VARCHAR",
+    "discharge_location": "VARCHAR", "insurance": "VARCHAR", "language": "VARCHAR", "marital_status": "VARCHAR",
 }
 """Types pinned for the columns the SQL relies on, so DuckDB never guesses from a sample
 (an early run of empty ``hadm_id`` values would otherwise make it text)."""
@@ -44,13 +49,16 @@ class SourceReadError(RuntimeError):
 
 TABLE_KIND = {
     "admissions": "cohort", "patients": "cohort", "icustays": "cohort",
-    "labevents": "S", "chartevents": "S", "discharge": "T", "radiology": "R", "metadata": "I",
+    "labevents": "S", "chartevents": "S", "diagnoses_icd": "S", "procedures_icd": "S", "drgcodes": "S",
+    "prescriptions": "S", "discharge": "T", "radiology": "R", "metadata": "I",
 }
 """Which modality (or the cohort) a damaged row of each table takes away from."""
 
 ITEM_ID_COLUMNS = {
     "admissions": ("hadm_id",), "patients": ("subject_id",), "icustays": ("stay_id",),
     "labevents": ("labevent_id",), "chartevents": ("stay_id", "itemid", "charttime"),
+    "diagnoses_icd": ("hadm_id", "seq_num"), "procedures_icd": ("hadm_id", "seq_num"),
+    "drgcodes": ("hadm_id", "drg_type"), "prescriptions": ("pharmacy_id",),
     "discharge": ("note_id",), "radiology": ("note_id",), "metadata": ("dicom_id",),
 }
 """The stable id a damaged row is reported by (MIMIC's own keys; chartevents has none, so a triple)."""
@@ -59,6 +67,7 @@ ID_PATTERNS = {
     "note_id": re.compile(r"^\d+-[A-Z]{2,3}-\d+$"),
     "dicom_id": re.compile(r"^[0-9A-Fa-f]{4,}(-[0-9A-Fa-f]+)*$"),
     "charttime": re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?$"),
+    "drg_type": re.compile(r"^[A-Z]{2,4}$"),
 }
 """What a MIMIC id looks like; numeric ids are digits. A field of a mangled row that does not look
 like an id is never reported (it may be a fragment of a note)."""
