@@ -21,6 +21,7 @@ localrules:
     figure1,
     leakage_audit,
     data_quality,
+    mechanism_sweep,
 
 
 include: "rules/synthesize.smk"
@@ -30,6 +31,7 @@ include: "rules/quality.smk"
 include: "rules/delta.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
+include: "rules/sweep.smk"
 
 
 rule all:

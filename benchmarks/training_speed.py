@@ -1,4 +1,4 @@
-"""Seconds per training epoch of every registered model on the default run's model inputs.
+"""Seconds per training epoch of every registered torch model on the default run's model inputs.
 
 Run after the default workflow (``snakemake --cores 8 results/table1.csv``) from the working
 directory that holds ``data/``:
@@ -25,6 +25,7 @@ import yaml
 
 from mmnar.modalities.registry import names as modality_names
 from mmnar.model_input.inputs import load_raw_inputs
+from mmnar.models.base import TORCH
 from mmnar.models.registry import specs
 from mmnar.training.trainer import align_split, fit, label_matrix, model_inputs, predict_logits
 
@@ -55,7 +56,8 @@ def main() -> None:
     training = {k: v for k, v in yaml.safe_load(args.config.read_text())["training"].items() if k != "init_seeds"}
     model_input = args.workdir / "data" / "model_input"
     split_path = args.workdir / "data" / "splits" / "seed0.parquet"
-    rows = [measure(name, model_input, split_path, training, args.epochs) for name in (args.models or list(specs()))]
+    torch_models = [name for name, spec in specs().items() if spec.kind == TORCH]  # estimators have no epochs
+    rows = [measure(name, model_input, split_path, training, args.epochs) for name in (args.models or torch_models)]
     table = pd.DataFrame(rows)
     table["machine"] = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread"
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,48 @@
 # Paper tables: mean ± sd over runs (split seeds × initialisation seeds); rows from the model registry.
+# Paired comparisons: every model against the reference models on the same test patients.
+
+from types import SimpleNamespace
 
 from mmnar.reporting.tables import ABLATION_LABELS, table1_rows, table2_rows
+
+REFERENCES = config["reporting"]["references"]
+COMPARED = [[model, variant] for model in MODELS for variant in evaluation_inputs(SimpleNamespace(model=model))]
+"""Every (model, variant) with predictions, in Table 1's order; references are their models' raw variant."""
+COMPARED_PREDICTIONS = [path for model, variant in COMPARED
+                        for path in evaluation_inputs(SimpleNamespace(model=model))[variant]]
+"""Their prediction files, each entry's runs in ``RUNS`` order (as workflow/scripts/compare.py reads them)."""
+
+
+rule compare:
+    input:
+        predictions=COMPARED_PREDICTIONS,
+        splits=expand("data/splits/seed{split}.parquet", zip, **RUNS),
+        labels="data/model_input/labels.parquet",
+        code=code("compare"),
+    output:
+        report("results/comparisons.csv", caption="../workflow/report/comparisons.rst", category="Tables"),
+    log:
+        "logs/compare.log",
+    params:
+        compared=COMPARED,
+        runs=RUNS,
+        references=REFERENCES,
+        resamples=config["reporting"]["bootstrap_resamples"],
+        seed=config["reporting"]["bootstrap_seed"],
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/compare.py"
 
 
 rule table1:
     input:
         metrics=metric_files,
+        comparisons="results/comparisons.csv",
+        audit="results/leakage_audit.csv",
         code=code("table"),
     output:
         csv=report("results/table1.csv", caption="../workflow/report/table1.rst", category="Tables"),
@@ -14,6 +51,7 @@ rule table1:
         "logs/table1.log",
     params:
         rows=table1_rows(MODELS, RECTIFIED, config["rectifier"]["paper_crossfit_test"], SYNTHETIC),
+        reference=REFERENCES[0],
     resources:
         mem_mb=1000,
         runtime=5,
@@ -32,6 +70,7 @@ use rule table1 as table2 with:
     params:
         rows=table2_rows(MODELS),
         labels=[[list(key), label] for key, label in ABLATION_LABELS.items()],
+        reference=REFERENCES[0],
 
 
 rule leakage_audit:

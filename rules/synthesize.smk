@@ -14,6 +14,7 @@ rule synthesize:
         seed=config["synthetic"]["seed"],
         mechanism=config["synthetic"]["mechanism"],
         direct_effect=config["synthetic"]["direct_effect"],
+        hidden_strength=config["synthetic"]["hidden_strength"],
         image_size=config["synthetic"]["image_size"],
     resources:
         mem_mb=4000,

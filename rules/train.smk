@@ -95,7 +95,7 @@ rule rectify:
     log:
         "logs/rectify/{model}/{scenario}.log",
     params:
-        rectifier={k: config["rectifier"][k] for k in ("kappa_grid", "n_folds", "min_count", "seed")},
+        rectifier={k: config["rectifier"][k] for k in ("estimator", "kappa_grid", "n_folds", "min_count", "seed")},
         protocol="validation",
     resources:
         mem_mb=1000,
@@ -116,7 +116,7 @@ use rule rectify as rectify_paper_crossfit_test with:
     log:
         "logs/rectify_paper_crossfit_test/{model}/{scenario}.log",
     params:
-        rectifier={k: config["rectifier"][k] for k in ("kappa_grid", "n_folds", "min_count", "seed")},
+        rectifier={k: config["rectifier"][k] for k in ("estimator", "kappa_grid", "n_folds", "min_count", "seed")},
         protocol="paper_crossfit_test",
 
 

@@ -124,4 +124,5 @@ def test_summary_reports_mean_and_sd_over_runs_and_says_over_what():
 def test_table1_has_a_row_per_model_then_rectified_variants_then_the_oracle():
     rows = table1_rows(["crl_mmnar", "drfuse"], ["crl_mmnar"], paper_variant=True, oracle=True)
     assert rows == [["crl_mmnar", "raw"], ["drfuse", "raw"], ["crl_mmnar", "rectified"],
-                    ["crl_mmnar", "paper_crossfit_test"], ["oracle", "ground_truth"]]
+                    ["crl_mmnar", "paper_crossfit_test"], ["oracle", "ground_truth"], ["oracle", "recorded"],
+                    ["oracle", "recorded_no_delta"]]

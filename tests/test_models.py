@@ -1,16 +1,21 @@
-"""Every registered model against the contract, and CRL-MMNAR's own mechanisms."""
+"""Every registered torch model against the contract, and CRL-MMNAR's own mechanisms.
+
+The scikit-learn references (estimator models) have no network; their contract is
+tests/test_model_sklearn_references.py."""
 
 import pytest
 import torch
 
 from mmnar.data.tasks import n_outputs
-from mmnar.models.base import VECTOR, all_vectors
+from mmnar.models.base import TORCH, VECTOR, all_vectors
 from mmnar.models.components import pattern_index
 from mmnar.models.registry import build_model, get, specs
 from mmnar.training.trainer import prediction_loss, weighted_terms
 from model_batches import DIMS, MODALITIES, batch, input_spec
 
 SMALL = {"hidden_dim": 8, "n_heads": 2}
+TORCH_MODELS = sorted(name for name, spec in specs().items() if spec.kind == TORCH)
+"""The network contract below is the torch models'; estimator models have their own test file."""
 
 
 def small_params(name):
@@ -25,7 +30,7 @@ def built(name, modalities=MODALITIES, dims=DIMS):
     return get(name).build(input_spec(reads, modalities, dims), params), reads, params
 
 
-@pytest.mark.parametrize("name", sorted(specs()))
+@pytest.mark.parametrize("name", TORCH_MODELS)
 def test_every_model_returns_task_logits_and_weighted_terms(name):
     model, reads, params = built(name)
     inputs = batch(reads)
@@ -39,7 +44,7 @@ def test_every_model_returns_task_logits_and_weighted_terms(name):
     assert not model(inputs, with_aux=False).aux_terms
 
 
-@pytest.mark.parametrize("name", sorted(set(specs()) - {"basic_concat"}))
+@pytest.mark.parametrize("name", sorted(set(TORCH_MODELS) - {"basic_concat"}))
 def test_missing_vector_content_never_reaches_the_output(name):
     """Only the concatenation baseline (no δ, by design) could tell a missing modality's zeros from other values."""
     model, reads, _ = built(name)
@@ -56,7 +61,7 @@ def test_missing_vector_content_never_reaches_the_output(name):
         assert torch.allclose(model(inputs, with_aux=False).logits[rows], model(changed, with_aux=False).logits[rows], atol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, s in specs().items() if s.reads is all_vectors or n in ("crl_mmnar", "late_fusion")))
+@pytest.mark.parametrize("name", sorted(n for n in TORCH_MODELS if specs()[n].reads is all_vectors or n in ("crl_mmnar", "late_fusion")))
 def test_models_over_all_modalities_read_a_fifth_one(name):
     modalities, dims = (*MODALITIES, "D"), {**DIMS, "D": 3}
     model, reads, _ = built(name, modalities, dims)
@@ -139,7 +144,7 @@ def test_reconstruction_target_is_detached_but_reconstructor_learns():
 
 
 def test_pattern_offsets_start_at_zero_and_shift_logits_per_pattern():
-    model, reads, _ = built("crl_mmnar")
+    model, reads, _ = built("crl_mmnar_offsets")
     model.eval()
     inputs = batch(reads)
     assert torch.count_nonzero(model.pattern_offset.weight) == 0
@@ -156,7 +161,7 @@ def test_pattern_index_is_the_registry_encoding_with_S_as_bit_0():
     assert pattern_index(delta).tolist() == [1, 15, 8]
 
 
-@pytest.mark.parametrize("name", sorted(specs()))
+@pytest.mark.parametrize("name", TORCH_MODELS)
 def test_a_few_adam_steps_lower_every_models_training_loss(name):
     """The trainer's objective (task loss + each term times its lambda) on one toy batch."""
     spec = get(name)

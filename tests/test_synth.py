@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 from PIL import Image
 
 from mmnar.synth import generate
-from mmnar.synth.causal_model import draw_cohort
+from mmnar.synth.causal_model import ceilings, draw_cohort
 
 DEMO = Path("/work/shared/data/mimic-iv-demo-2.2")
 MIMIC = Path("mimiciv/3.1")
@@ -179,3 +180,48 @@ def test_outcome_prevalences_are_plausible():
 def test_unknown_mechanism_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="mechanism"):
         generate(tmp_path, n_patients=5, seed=0, mechanism="random", direct_effect=0.0)
+
+
+def cohort_and_ceilings(mechanism, direct_effect, hidden_strength, n=20000, seed=2):
+    cohort = draw_cohort(np.random.default_rng(seed), n, mechanism, direct_effect, hidden_strength,
+                         np.random.default_rng(seed + 100))
+    args = (cohort, mechanism, direct_effect, hidden_strength, cohort.attrs["intercepts"])
+    return cohort, ceilings(*args), ceilings(*args, use_delta=False)
+
+
+def realised_auc(cohort, task, probabilities):
+    died = cohort["died_inhosp"].to_numpy()
+    if task == "mortality_inhosp":
+        return roc_auc_score(died, probabilities)
+    events = cohort["readmit_event" if task == "readmit_30d" else "icu_event"].to_numpy()
+    return roc_auc_score(events[~died], probabilities[~died])
+
+
+def test_without_a_hidden_component_the_recorded_ceiling_is_the_truth():
+    cohort, recorded, _ = cohort_and_ceilings("mnar", 1.0, 0.0, n=500)
+    for task in recorded:
+        np.testing.assert_allclose(recorded[task], cohort[f"p_{task}"], rtol=1e-9)
+
+
+def test_delta_adds_to_the_ceiling_only_under_mnar_with_a_hidden_component():
+    _, mcar_recorded, mcar_blind = cohort_and_ceilings("mcar", 0.0, 1.0, n=3000)
+    for task in mcar_recorded:   # δ independent of u and no direct effect: δ says nothing more
+        np.testing.assert_allclose(mcar_recorded[task], mcar_blind[task], rtol=1e-9)
+    cohort, recorded, blind = cohort_and_ceilings("mnar", 0.0, 1.0)
+    for task in recorded:
+        oracle = realised_auc(cohort, task, cohort[f"p_{task}"].to_numpy())
+        with_delta, without = realised_auc(cohort, task, recorded[task]), realised_auc(cohort, task, blind[task])
+        assert oracle > with_delta > without, (task, oracle, with_delta, without)
+    # The hidden component is recorded nowhere but through δ.
+    assert abs(np.corrcoef(cohort["hidden"], cohort["latent"])[0, 1]) < 0.03
+    assert np.corrcoef(cohort["hidden"], cohort["true_delta_I"])[0, 1] > 0.2
+
+
+def test_ceilings_are_calibrated():
+    cohort, recorded, blind = cohort_and_ceilings("mnar", 1.0, 1.0)
+    for ceiling in (recorded, blind):   # law of total expectation, over the same patients
+        assert ceiling["mortality_inhosp"].mean() == pytest.approx(cohort["p_mortality_inhosp"].mean(), abs=0.004)
+        survivors = 1 - cohort["p_mortality_inhosp"].to_numpy()
+        for task in ("readmit_30d", "icu_90d"):
+            truth = np.average(cohort[f"p_{task}"], weights=survivors)
+            assert np.average(ceiling[task], weights=1 - ceiling["mortality_inhosp"]) == pytest.approx(truth, abs=0.01)

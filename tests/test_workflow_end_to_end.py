@@ -36,7 +36,21 @@ def test_table1_has_a_row_per_registered_model_from_the_same_runs(finished_run):
     assert (table["n_splits"] == 2).all() and (table["n_inits"] == 1).all() and (table["sd_over"] == "2 splits × 1 init").all()
     everyone = table.loc[table["model"] == "crl_mmnar", "n_test_patients"].iloc[0]
     assert table.loc[table["model"] == "i_only", "n_test_patients"].iloc[0] < everyone  # only patients with an image
-    assert (finished_run / "results/table1.md").read_text().count("±") == len(table) * 9
+    markdown = (finished_run / "results/table1.md").read_text()
+    assert markdown.count("±") == len(table) * 9   # Δ and † add no ±
+    # paired AUC differences to the first reference (crl_mmnar), on the same test patients
+    comparisons = pd.read_csv(finished_run / "results/comparisons.csv")
+    assert set(comparisons["reference"]) == {"crl_mmnar", "basic_concat"} and comparisons["n_runs"].max() == 2
+    raw = table["variant"] == "raw"
+    for task in TASK_NAMES:
+        diff = table[f"{task}_auc_diff"]
+        assert diff[(table["model"] == "crl_mmnar") & raw].isna().all() and diff[table["model"] == "oracle"].isna().all()
+        assert diff[(table["model"] != "crl_mmnar") & raw].notna().all()
+        assert (table[f"{task}_auc_diff_ci_low"] <= table[f"{task}_auc_diff_ci_high"])[diff.notna()].all()
+    assert markdown.count("(Δ ") == (len(table) - 2) * len(TASK_NAMES)
+    # the paper window reaches every in-hospital death: that task is marked, the others are not
+    assert table["mortality_inhosp_leaked"].all() and not table["readmit_30d_leaked"].any()
+    assert "† leaked: mortality_inhosp: window reaches discharge" in markdown
 
 
 def test_figure1_and_ablation_table_exist(finished_run):
@@ -96,14 +110,14 @@ def test_second_run_has_nothing_to_do(finished_run):
 def test_training_parameter_reruns_training_and_what_follows_only(finished_run, tmp_path):
     changed = write_config(tmp_path / "lr.yaml", {"training": {"lr": 0.002}})
     jobs = planned_jobs(finished_run, TARGET, configs=(TINY_CONFIG, changed))
-    assert set(jobs) == {"train", "predict", "rectify", "rectify_paper_crossfit_test", "evaluate", "table1"}
+    assert set(jobs) == {"train", "predict", "rectify", "rectify_paper_crossfit_test", "evaluate", "compare", "table1"}
     assert jobs["train"] == len(specs()) * 2 and jobs["predict"] == jobs["evaluate"] == len(specs())
 
 
 def test_one_models_parameters_rerun_that_model_only(finished_run, tmp_path):
     changed = write_config(tmp_path / "drfuse.yaml", {"model_params": {"drfuse": {"lambda_rank": 0.5}}})
     jobs = planned_jobs(finished_run, TARGET, configs=(TINY_CONFIG, changed))
-    assert jobs == {"train": 2, "predict": 1, "evaluate": 1, "table1": 1}
+    assert jobs == {"train": 2, "predict": 1, "evaluate": 1, "compare": 1, "table1": 1}
 
 
 def test_a_modality_scenario_is_one_predict_job_on_the_saved_models(finished_run):

@@ -105,9 +105,18 @@ def check_model_params(config: Mapping) -> None:
         if "n_heads" in params and params["hidden_dim"] % params["n_heads"]:
             raise ConfigError(f"config 'model_params.{name}.n_heads' ({params['n_heads']}) must divide "
                               f"'model_params.{name}.hidden_dim' ({params['hidden_dim']})")
+    sweep = config["sweep"]
+    if sweep["reference"] not in sweep["models"]:
+        raise ConfigError(f"config 'sweep.reference': {sweep['reference']!r} is not in 'sweep.models'; add it there")
+    if sweep["settings"] is None and sweep["grid"] is None:
+        raise ConfigError("config 'sweep.settings': null needs 'sweep.grid'; list the settings or give the grid")
     unknown = sorted(set(config["rectifier"]["models"]) - set(config["models"]))
     if unknown:
         raise ConfigError(f"config 'rectifier.models': {unknown} not in 'models'; add them there or remove them here")
+    unknown = [m for m in config.get("reporting", {}).get("references", ()) if m not in config["models"]]
+    if unknown:
+        raise ConfigError(f"config 'reporting.references': {unknown} not in 'models'; add them there or remove them here "
+                          "(every model is compared with these)")
 
 
 def check_feature_groups(config: Mapping, check_files: bool = True) -> None:
@@ -147,8 +156,13 @@ def with_registry(schema: dict) -> dict:
         properties["model_params"]["properties"] = {name: spec.schema() for name, spec in specs().items()}
     if "rectifier" in properties:
         properties["rectifier"]["properties"]["models"]["items"] = {"enum": names}
+    if "sweep" in properties:
+        properties["sweep"]["properties"]["models"]["items"] = {"enum": names}
+        properties["sweep"]["properties"]["reference"] = {**properties["sweep"]["properties"]["reference"], "enum": names}
     if "features" in properties:
         properties["features"]["properties"]["groups"]["items"] = {"enum": list(feature_group_names())}
+    if "reporting" in properties and "references" in properties["reporting"].get("properties", {}):
+        properties["reporting"]["properties"]["references"]["items"] = {"enum": names}
     return schema
 
 

@@ -48,17 +48,24 @@ def evaluate_model(runs: Sequence[Mapping], labels_path: Path, out: Path) -> pd.
     return table
 
 
-def oracle_predictions(ground_truth: pd.DataFrame) -> pd.DataFrame:
-    """The true outcome probabilities as if they were a model's predictions."""
-    return ground_truth[["subject_id", *[f"p_{t}" for t in TASK_NAMES]]]
+ORACLE_VARIANTS = {"ground_truth": "p_", "recorded": "p_recorded_", "recorded_no_delta": "p_recorded_no_delta_"}
+"""Ceilings in ``ground_truth.parquet``: the true probabilities (they know the hidden component), and
+the best given the latent severity, the recorded covariates and δ, or without δ."""
+
+
+def oracle_predictions(ground_truth: pd.DataFrame, prefix: str = "p_") -> pd.DataFrame:
+    """One set of ground-truth probabilities as if they were a model's predictions."""
+    return ground_truth[["subject_id", *[f"{prefix}{t}" for t in TASK_NAMES]]].rename(
+        columns={f"{prefix}{t}": f"p_{t}" for t in TASK_NAMES})
 
 
 def evaluate_oracle(ground_truth_path: Path, labels_path: Path, split_paths: Mapping[int, Path], out: Path) -> None:
-    """Best achievable metrics on each split's test patients: the ceiling every model is read against."""
-    predictions = oracle_predictions(pd.read_parquet(ground_truth_path))
+    """Best achievable metrics on each split's test patients: the ceilings every model is read against."""
+    ground_truth = pd.read_parquet(ground_truth_path)
     labels = pd.read_parquet(labels_path)
-    table = pd.concat([test_metrics(predictions, labels, pd.read_parquet(path), model="oracle", scenario="observed",
-                                    variant="ground_truth", split_seed=seed, init_seed=-1)
-                       for seed, path in split_paths.items()], ignore_index=True)
+    table = pd.concat([test_metrics(oracle_predictions(ground_truth, prefix), labels, pd.read_parquet(path),
+                                    model="oracle", scenario="observed", variant=variant, split_seed=seed, init_seed=-1)
+                       for variant, prefix in ORACLE_VARIANTS.items() for seed, path in split_paths.items()],
+                      ignore_index=True)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)

@@ -5,6 +5,11 @@ A model module defines one :class:`ModelSpec` named ``SPEC`` and its ``nn.Module
 :class:`ModelInputs` and calls ``model(inputs, with_aux=...)``; it adds the task losses and each
 auxiliary term weighted by the model parameter ``lambda_<prefix>`` (``prefix`` = the term's name up
 to the first ``_``), so a model's loss terms and their weights are declared in one place.
+
+A second kind of model, an *estimator* (``ModelSpec.kind == ESTIMATOR``), is not a network: its spec
+carries a recipe (``estimator``) that ``mmnar.training.estimators`` fits with scikit-learn, one
+classifier per task, instead of the torch trainer (:mod:`mmnar.models.sklearn_references`). It is
+registered, configured, trained, predicted and evaluated through the same names, files and stages.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ VECTOR = "vector"
 SEQUENCE = "sequence"
 FORMS = (VECTOR, SEQUENCE)
 """How a model reads a modality: a flat vector, or a time series (values, mask, time since last)."""
+
+TORCH = "torch"
+ESTIMATOR = "estimator"
+"""The two kinds of model: an ``nn.Module`` trained by the shared trainer, or a scikit-learn estimator."""
 
 
 class ModelOutput(NamedTuple):
@@ -113,15 +122,24 @@ class ModelSpec:
     built for all registered modalities reads a fifth one as soon as it is registered).
     ``restrict_to``: a single-modality reference is trained, selected and evaluated only on the
     patients who have that modality; its predictions are NaN elsewhere.
+    ``build`` makes the network of a torch model; an estimator model has ``build=None`` and its
+    recipe in ``estimator`` (an :class:`mmnar.models.sklearn_references.Reference`), fitted by
+    ``mmnar.training.estimators``.
     """
 
     name: str
     label: str
     citation: str
     reads: Callable[[Sequence[str], Mapping[str, Any]], dict[str, str]]
-    build: Callable[[InputSpec, Mapping[str, Any]], nn.Module]
+    build: Callable[[InputSpec, Mapping[str, Any]], nn.Module] | None
     params: Mapping[str, Param]
     restrict_to: str | None = None
+    estimator: Any = None
+
+    @property
+    def kind(self) -> str:
+        """:data:`TORCH` or :data:`ESTIMATOR`."""
+        return TORCH if self.estimator is None else ESTIMATOR
 
     def defaults(self) -> dict[str, Any]:
         return {key: param.default for key, param in self.params.items()}

@@ -11,16 +11,22 @@ Stage 1 builds ``h_i`` from the observed modalities and the observation pattern 
 4. multi-head self-attention with a key padding mask on the missing tokens (residual +
    LayerNorm), then a mean over the observed tokens gives ``h``; a learned modality embedding is
    added to each token so attention knows which modality it looks at;
-5. masked reconstruction: for each observed m the token is dropped, the rest is fused to
-   ``h^{\\m}`` and decoded to ``e_rec^(m)`` (terms ``rec_<m>``). The target ``e^(m)`` is detached:
+5. masked reconstruction (paper Sec. 3.1.2): while training, each observed modality m of each
+   patient is masked at random with probability ``mask_rate`` (missing-at-random masking, so the
+   masking encodes no clinical decision); the rest is fused to ``h^{\\m}`` and decoded to
+   ``e_rec^(m)`` (terms ``rec_<m>``). In evaluation mode (the validation loss) every observed
+   modality is masked in turn, the expectation of the training draw. The target ``e^(m)`` is detached:
    otherwise the cheapest way to lower the loss is to shrink every projection towards a constant
    (representation collapse). Patients with no other observed modality have nothing to
    reconstruct from and are left out of ``rec_<m>`` and ``cont_<m>``;
 6. InfoNCE between ``e^(m)`` and ``e_rec^(m)`` over the batch's patients with m observed
    (terms ``cont_<m>``); here both sides get gradients, since cosine similarity cannot collapse.
 
-Stage 2: ``logit_it = g_t(h_i) + tau_{delta_i,t}`` with linear heads g_t and a per-pattern, per-task offset
-initialised at zero, which lets the outcome depend on delta directly.
+Stage 2: ``logit_it = g_t(h_i)`` with linear heads g_t on the shared h (paper Eq. 4, step 1); the
+pattern term tau_{delta,t} is estimated after training by the rectifier (step 2, ``mmnar.rectifier``).
+``pattern_offsets=True`` instead learns a per-pattern, per-task offset with the heads (initialised at
+zero): this project's variant, registered apart as ``crl_mmnar_offsets`` so that the ablation rows
+(Table 2) keep the paper's meaning and the rectifier's job is not done inside "+MMNAR".
 
 ``reconstruction=False`` gives the Table-2 "+MMNAR fusion" ablation (module ``mmnar_fusion``).
 Every registered modality is a token, so the model reads a fifth modality as soon as it is registered.
@@ -46,13 +52,14 @@ STRUCTURED = "S"
 
 class CRLMMNAR(nn.Module):
     def __init__(self, input_spec: InputSpec, hidden_dim: int, n_heads: int, dropout: float, tau_cont: float,
-                 reconstruction: bool = True):
+                 reconstruction: bool = True, pattern_offsets: bool = False, mask_rate: float = 1.0):
         super().__init__()
         self.modalities = input_spec.modalities
         n_modalities = len(self.modalities)
         self.hidden_dim = hidden_dim
         self.tau_cont = tau_cont
         self.reconstruction = reconstruction
+        self.mask_rate = mask_rate
         self.projectors = nn.ModuleDict({m: two_layer_mlp(d, hidden_dim, hidden_dim, dropout)
                                          for m, d in input_spec.vector_dims.items()})
         self.series_encoders = nn.ModuleDict({
@@ -68,8 +75,9 @@ class CRLMMNAR(nn.Module):
         if reconstruction:
             self.reconstructors = PerModalityMLP(n_modalities, hidden_dim, hidden_dim, hidden_dim, dropout)  # phi^(m)
         self.heads = nn.Linear(hidden_dim, input_spec.n_outputs)  # one linear head g_t per task on the shared h
-        self.pattern_offset = nn.Embedding(2**n_modalities, input_spec.n_outputs)
-        nn.init.zeros_(self.pattern_offset.weight)
+        self.pattern_offset = nn.Embedding(2**n_modalities, input_spec.n_outputs) if pattern_offsets else None
+        if pattern_offsets:
+            nn.init.zeros_(self.pattern_offset.weight)
 
     def modality_tokens(self, inputs: ModelInputs) -> torch.Tensor:
         """Ungated projections ``e^(m)``, shape ``(B, M, d)``."""
@@ -114,7 +122,9 @@ class CRLMMNAR(nn.Module):
             h, h_without = fused[0], fused[1:]
         else:
             h = self.fuse(gated, observed)
-        logits = self.heads(h) + self.pattern_offset(pattern_index(delta))
+        logits = self.heads(h)
+        if self.pattern_offset is not None:
+            logits = logits + self.pattern_offset(pattern_index(delta))
         aux: dict[str, torch.Tensor] = {}
         if with_aux:
             aux["miss"] = delta_autoencoder_bce(self.delta_decoder(z), delta_float)
@@ -122,6 +132,8 @@ class CRLMMNAR(nn.Module):
             targets = tokens.transpose(0, 1)  # (M, B, d), e^(m) per modality
             reconstructed = self.reconstructors(h_without)
             usable = (observed & (observed.sum(dim=1, keepdim=True) > 1)).T  # m observed and something else to rebuild it from
+            if self.training:
+                usable = usable & (torch.rand(usable.shape, device=usable.device) < self.mask_rate)
             reconstruction = masked_reconstruction_mse(targets.detach(), reconstructed, usable)
             contrastive = masked_info_nce(targets, reconstructed, usable, self.tau_cont)
             for k, m in enumerate(self.modalities):
@@ -135,9 +147,14 @@ def reads(modalities: Sequence[str], params: Mapping[str, Any]) -> dict[str, str
     return {m: SEQUENCE if (recurrent and m == STRUCTURED) else VECTOR for m in modalities}
 
 
-def build(input_spec: InputSpec, params: Mapping[str, Any], reconstruction: bool = True) -> CRLMMNAR:
+def build(input_spec: InputSpec, params: Mapping[str, Any]) -> CRLMMNAR:
     return CRLMMNAR(input_spec, hidden_dim=params["hidden_dim"], n_heads=params["n_heads"], dropout=params["dropout"],
-                    tau_cont=params["tau_cont"], reconstruction=reconstruction)
+                    tau_cont=params["tau_cont"], mask_rate=params["mask_rate"])
+
+
+def build_with_offsets(input_spec: InputSpec, params: Mapping[str, Any]) -> CRLMMNAR:
+    return CRLMMNAR(input_spec, hidden_dim=params["hidden_dim"], n_heads=params["n_heads"], dropout=params["dropout"],
+                    tau_cont=params["tau_cont"], mask_rate=params["mask_rate"], pattern_offsets=True)
 
 
 FUSION_PARAMS = {
@@ -150,16 +167,29 @@ FUSION_PARAMS = {
 }
 """Parameters shared with the "+MMNAR fusion" ablation."""
 
+PARAMS = {
+    **FUSION_PARAMS,
+    "lambda_rec": Param(0.1, {"type": "number", "minimum": 0}, "weight of each modality's masked-reconstruction MSE"),
+    "lambda_cont": Param(0.1, {"type": "number", "minimum": 0}, "weight of each modality's InfoNCE term"),
+    "tau_cont": Param(0.1, {"type": "number", "exclusiveMinimum": 0}, "InfoNCE temperature"),
+    "mask_rate": Param(0.5, {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                       "probability that an observed modality is masked (and reconstructed) in a training step"),
+}
+
 SPEC = ModelSpec(
     name="crl_mmnar",
     label="CRL-MMNAR",
     citation="CRL-MMNAR: causal representation learning under modality missing-not-at-random (docs/method.md)",
     reads=reads,
     build=build,
-    params={
-        **FUSION_PARAMS,
-        "lambda_rec": Param(0.1, {"type": "number", "minimum": 0}, "weight of each modality's masked-reconstruction MSE"),
-        "lambda_cont": Param(0.1, {"type": "number", "minimum": 0}, "weight of each modality's InfoNCE term"),
-        "tau_cont": Param(0.1, {"type": "number", "exclusiveMinimum": 0}, "InfoNCE temperature"),
-    },
+    params=PARAMS,
+)
+
+SPEC_WITH_OFFSETS = ModelSpec(
+    name="crl_mmnar_offsets",
+    label="CRL-MMNAR + in-model pattern offsets",
+    citation="this project's variant of CRL-MMNAR: per-pattern offsets learned with the heads (docs/method.md)",
+    reads=reads,
+    build=build_with_offsets,
+    params=PARAMS,
 )

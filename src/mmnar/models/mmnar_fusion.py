@@ -1,7 +1,8 @@
 """Table-2 ablation "+MMNAR fusion": CRL-MMNAR without masked reconstruction and InfoNCE.
 
-Keeps the delta auto-encoder embedding, the gating, the masked attention fusion, the task heads
-and the per-pattern offsets, so the step to ``crl_mmnar`` isolates what reconstruction adds.
+Keeps the delta auto-encoder embedding (L_miss), the gating, the masked attention fusion and the
+task heads, so the step to ``crl_mmnar`` isolates what reconstruction adds. Like ``crl_mmnar`` it
+has no in-model per-pattern offsets: the pattern term is the rectifier's (the next ablation row).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pandas as pd
 
 from mmnar.io import atomic_path
 from mmnar.synth import mimic_schema as schema
-from mmnar.synth.causal_model import OBSERVED_MODALITIES, draw_cohort
+from mmnar.synth.causal_model import OBSERVED_MODALITIES, ceilings, draw_cohort
 from mmnar.synth.coding import build_coding
 from mmnar.synth.csvgz import format_date, format_datetime, write_csv_gz
 from mmnar.synth.cxr import build_cxr
@@ -44,17 +44,23 @@ def _age_at_admission(timeline: Timeline) -> pd.Series:
     return pd.Series(age.to_numpy(), index=adm["hadm_id"].to_numpy())
 
 
-def _ground_truth(cohort: pd.DataFrame, timeline: Timeline) -> pd.DataFrame:
-    """Oracle per cohort patient; realised labels are NaN after an in-hospital death (masked)."""
+def _ground_truth(cohort: pd.DataFrame, timeline: Timeline, recorded: dict, recorded_no_delta: dict) -> pd.DataFrame:
+    """Oracle and ceilings per cohort patient; realised labels are NaN after an in-hospital death (masked).
+
+    ``p_<task>``: the true probability (knows the hidden component); ``p_recorded_<task>``: the best
+    probability given the latent severity, the recorded covariates and δ; ``p_recorded_no_delta_<task>``:
+    the same without δ.
+    """
     index_adm = timeline.admissions[timeline.admissions["role"].eq("index")].set_index("subject_id")
     index_stay = timeline.icustays[timeline.icustays["role"].eq("index")].set_index("subject_id")
     died = cohort["died_inhosp"].to_numpy()
     truth = pd.DataFrame({
         "subject_id": cohort["subject_id"].to_numpy(),
         "latent": cohort["latent"].to_numpy(),
-        "p_readmit_30d": cohort["p_readmit_30d"].to_numpy(),
-        "p_icu_90d": cohort["p_icu_90d"].to_numpy(),
-        "p_mortality_inhosp": cohort["p_mortality_inhosp"].to_numpy(),
+        "hidden": cohort["hidden"].to_numpy(),
+        **{f"p_{t}": cohort[f"p_{t}"].to_numpy() for t in TASKS},
+        **{f"p_recorded_{t}": recorded[t] for t in TASKS},
+        **{f"p_recorded_no_delta_{t}": recorded_no_delta[t] for t in TASKS},
         "index_hadm_id": index_adm.loc[cohort["subject_id"], "hadm_id"].to_numpy(),
         "index_stay_id": index_stay.loc[cohort["subject_id"], "stay_id"].to_numpy(),
         **{f"true_delta_{m}": cohort[f"true_delta_{m}"].to_numpy().astype("int8") for m in OBSERVED_MODALITIES},
@@ -81,16 +87,24 @@ def _write_coding(rng: np.random.Generator, timeline: Timeline, hosp: Path) -> N
     write_csv_gz(coding.d_icd_procedures, hosp / "d_icd_procedures.csv.gz", schema.D_ICD_PROCEDURES_COLUMNS)
 
 
-def generate(out_dir: Path, n_patients: int, seed: int, mechanism: str, direct_effect: float, image_size: int = 64) -> None:
+TASKS = ("readmit_30d", "icu_90d", "mortality_inhosp")
+
+
+def generate(out_dir: Path, n_patients: int, seed: int, mechanism: str, direct_effect: float,
+             hidden_strength: float = 0.0, image_size: int = 64) -> None:
     """Write the PhysioNet layout for `n_patients` index-eligible patients (plus a few decoys).
 
     Byte-identical for identical arguments. Decoys (minors, adults with no admission holding
     exactly one ICU stay) add about 7 % extra patients that the cohort SQL must drop.
     """
     out_dir = Path(out_dir)
-    # Children 0-7 feed the original tables; spawning a ninth leaves them unchanged (spawn keys (0,)..(7,)).
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(9)]
-    cohort = draw_cohort(streams[0], n_patients, mechanism, direct_effect)
+    # Children 0-7 feed the original tables, 8 the coding tables, 9 the hidden component: spawning
+    # more children leaves the earlier ones unchanged (spawn keys (0,)..(9,)).
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(10)]
+    cohort = draw_cohort(streams[0], n_patients, mechanism, direct_effect, hidden_strength, streams[9])
+    intercepts = cohort.attrs["intercepts"]
+    recorded = ceilings(cohort, mechanism, direct_effect, hidden_strength, intercepts)
+    recorded_no_delta = ceilings(cohort, mechanism, direct_effect, hidden_strength, intercepts, use_delta=False)
     timeline, cohort["subject_id"] = build_timeline(streams[1], cohort)
     delta = {m: cohort.set_index("subject_id")[f"true_delta_{m}"] for m in OBSERVED_MODALITIES}
 
@@ -120,4 +134,4 @@ def generate(out_dir: Path, n_patients: int, seed: int, mechanism: str, direct_e
     _write_coding(streams[8], timeline, hosp)
 
     with atomic_path(out_dir / GROUND_TRUTH) as tmp:
-        _ground_truth(cohort, timeline).to_parquet(tmp, index=False)
+        _ground_truth(cohort, timeline, recorded, recorded_no_delta).to_parquet(tmp, index=False)

@@ -7,6 +7,10 @@ preprocessing unchanged (so a model trained on all modalities is evaluated witho
 - ``drop_<m>``: modality ``m`` removed for every patient (δ_m = 0, its values as if never measured);
 - ``drop_<m>_<p>``: ``m`` removed for a random fraction ``p`` (0 < p ≤ 1) of the patients who have it,
   drawn with ``scenario_seed`` so every model loses the same patients' data.
+
+Torch models are rebuilt from their state dict; estimator models (the scikit-learn references)
+predict from their saved arrays (:mod:`mmnar.training.estimators`). Both see the scenario the same
+way: δ_m = 0, and the model's own treatment of a missing modality replaces m's values.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import torch
 from mmnar.data.tasks import TASKS
 from mmnar.io import atomic_path
 from mmnar.model_input.inputs import RawInputs, load_raw_inputs
-from mmnar.models.base import InputSpec, SeriesShape
+from mmnar.models.base import ESTIMATOR, InputSpec, SeriesShape
 from mmnar.models.registry import get as get_spec
+from mmnar.training.estimators import checkpoint_probabilities
 from mmnar.training.trainer import align_split, eligible_rows, model_inputs, predict_logits, probabilities
 
 OBSERVED = "observed"
@@ -58,7 +63,8 @@ def apply_scenario(raw: RawInputs, scenario: Scenario, seed: int) -> RawInputs:
     n_drop = int(round(scenario.fraction * len(have)))
     dropped = np.random.default_rng(seed).choice(have, size=n_drop, replace=False) if n_drop < len(have) else have
     delta[dropped, column] = 0
-    return replace(raw, delta=delta)  # model_inputs zeroes (vectors) / blanks (series) every δ = 0 row
+    # model_inputs zeroes (vectors) / blanks (series) every δ = 0 row; an estimator's design treats it as missing
+    return replace(raw, delta=delta)
 
 
 def rebuild(checkpoint: dict) -> tuple[torch.nn.Module, dict, dict[str, str]]:
@@ -76,15 +82,23 @@ def rebuild(checkpoint: dict) -> tuple[torch.nn.Module, dict, dict[str, str]]:
 
 def predict(checkpoint: dict, model_input_dir: Path, scenario_name: str, scenario_seed: int) -> tuple[pd.DataFrame, RawInputs]:
     """Probabilities ``p_<task>`` per patient (NaN where a single-modality model does not apply)."""
-    model, preprocessing, reads = rebuild(checkpoint)
+    spec = get_spec(checkpoint["model_name"])
+    if spec.kind == ESTIMATOR:
+        model, preprocessing = None, None
+        reads = spec.reads(tuple(checkpoint["modalities"]), checkpoint["model_params"])
+    else:
+        model, preprocessing, reads = rebuild(checkpoint)
     raw, labels = load_raw_inputs(model_input_dir, reads)
     if list(raw.modalities) != checkpoint["modalities"]:
         raise ValueError(f"model trained on modalities {checkpoint['modalities']}, inputs have {list(raw.modalities)}")
     raw = apply_scenario(raw, parse_scenario(scenario_name, raw.modalities), scenario_seed)
-    inputs = model_inputs(raw, reads, preprocessing)
-    with torch.no_grad():
-        p = probabilities(predict_logits(model, inputs, torch.arange(len(raw.delta)))).numpy().astype(np.float64)
-    p[~eligible_rows(get_spec(checkpoint["model_name"]), raw)] = np.nan
+    if spec.kind == ESTIMATOR:
+        p = checkpoint_probabilities(checkpoint, raw)
+    else:
+        inputs = model_inputs(raw, reads, preprocessing)
+        with torch.no_grad():
+            p = probabilities(predict_logits(model, inputs, torch.arange(len(raw.delta)))).numpy().astype(np.float64)
+    p[~eligible_rows(spec, raw)] = np.nan
     frame = pd.DataFrame({"subject_id": labels["subject_id"].to_numpy()})
     for t, task in enumerate(TASKS):
         frame[f"p_{task}"] = p[:, t]

@@ -1,4 +1,7 @@
-"""Shared trainer for every registered model, and the ``train`` stage.
+"""Shared trainer for every registered torch model, and the ``train`` stage.
+
+(Estimator models, the scikit-learn references, are fitted by :mod:`mmnar.training.estimators`;
+``run_train`` sends them there.)
 
 Every model sees the same preprocessing, fitted on the training split's rows that observed each
 modality: vectors are standardised (NaN and missing modalities then set to 0, i.e. train-mean
@@ -18,7 +21,7 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,8 +36,11 @@ from mmnar.models.losses import masked_bce_with_logits
 from mmnar.model_input.inputs import RawInputs, load_raw_inputs
 from mmnar.model_input.series import apply_series, fit_series
 from mmnar.modalities.registry import names as modality_names
-from mmnar.models.base import SEQUENCE, InputSpec, ModelInputs, ModelSpec, SeriesBatch, SeriesShape
+from mmnar.models.base import SEQUENCE, TORCH, InputSpec, ModelInputs, ModelSpec, SeriesBatch, SeriesShape
 from mmnar.models.registry import get as get_spec
+
+if TYPE_CHECKING:
+    from mmnar.training.estimators import EstimatorResult
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +221,11 @@ def fit(spec: ModelSpec, model_params: Mapping[str, Any], training: Mapping[str,
 
     ``seed`` seeds initialisation and batch order (the split is fixed by the caller). The same seed
     gives identical weights on CPU; on CUDA a few kernels are only warned about.
-    Without validation rows the last epoch is kept.
+    Without validation rows the last epoch is kept. An estimator model is fitted by
+    :func:`mmnar.training.estimators.fit_estimator` instead.
     """
+    if spec.kind != TORCH:
+        raise TypeError(f"{spec.name} is a {spec.kind} model; mmnar.training.estimators fits it")
     model_params, training = spec.resolve(model_params), trainer_params(training)
     split = np.asarray(split).astype(str)
     eligible = eligible_rows(spec, raw)
@@ -349,10 +358,16 @@ def checkpoint(spec: ModelSpec, model_params: Mapping[str, Any], result: TrainRe
 
 def run_train(model_name: str, model_input_dir: Path, split_path: Path, model_out: Path, history_out: Path,
               model_params: Mapping[str, Any] | None, training: Mapping[str, Any] | None,
-              split_seed: int, init_seed: int) -> TrainResult:
+              split_seed: int, init_seed: int) -> TrainResult | EstimatorResult:
     """The ``train`` stage: fit one model on one split with one initialisation seed; write the
-    checkpoint and the per-epoch history."""
+    checkpoint and the per-epoch history. An estimator model (the scikit-learn references) goes to
+    :func:`mmnar.training.estimators.run_train_estimator`, same files."""
     spec = get_spec(model_name)
+    if spec.kind != TORCH:
+        from mmnar.training.estimators import run_train_estimator  # imports this module: not at the top
+
+        return run_train_estimator(model_name, model_input_dir, split_path, model_out, history_out, model_params,
+                                   training, split_seed, init_seed)
     reads = spec.reads(modality_names(), spec.resolve(model_params))
     raw, labels = load_raw_inputs(model_input_dir, reads)
     split = align_split(labels["subject_id"], split_path)

@@ -1,0 +1,58 @@
+# The mechanism sweep: the whole workflow once per synthetic generator setting, in data/sweep/<setting>/,
+# then one table and figure across settings (mmnar.sweep, mmnar.reporting.sweep).
+
+from mmnar.sweep import setting_config
+from mmnar.sweep import settings as sweep_settings
+
+SWEEP = sweep_settings(config["sweep"])
+WORKFLOW_FILES = sorted(workflow_path(p) for pattern in ("Snakefile", "config.yaml", "rules/*.smk", "rules/sql/*.sql",
+                                                          "workflow/scripts/*.py", "workflow/schemas/*.yaml",
+                                                          "src/mmnar/**/*.py")
+                        for p in Path(workflow.basedir).glob(pattern))
+"""Everything a setting's run executes: any change reruns the setting's job, whose inner run then
+recomputes only what the change touches."""
+
+
+rule sweep_setting:
+    input:
+        WORKFLOW_FILES,
+    output:
+        table1="data/sweep/{setting}/results/table1.csv",
+        comparisons="data/sweep/{setting}/results/comparisons.csv",
+    log:
+        "logs/sweep/{setting}.log",
+    wildcard_constraints:
+        setting="|".join(SWEEP),
+    params:
+        config=lambda wildcards: setting_config(config, SWEEP[wildcards.setting]),
+    threads: workflow.cores
+    resources:
+        mem_mb=16000,
+        runtime=240,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/sweep_setting.py"
+
+
+rule mechanism_sweep:
+    input:
+        table1=expand("data/sweep/{setting}/results/table1.csv", setting=SWEEP),
+        comparisons=expand("data/sweep/{setting}/results/comparisons.csv", setting=SWEEP),
+        code=code("mechanism_sweep"),
+    output:
+        csv="results/mechanism_sweep.csv",
+        md="results/mechanism_sweep.md",
+        png=report("results/mechanism_sweep.png", caption="../workflow/report/mechanism_sweep.rst", category="Mechanism sweep"),
+    log:
+        "logs/mechanism_sweep.log",
+    params:
+        settings=SWEEP,
+        reference=config["sweep"]["reference"],
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/mechanism_sweep.py"

@@ -1,0 +1,83 @@
+"""The mechanism sweep: the whole workflow, once per synthetic generator setting.
+
+Each setting (mechanism × hidden-component strength × direct effect of δ) is a complete run of this
+workflow in its own working directory, ``data/sweep/<setting>/``, with the run's own configuration
+plus ``sweep.overrides`` (a smaller cohort, fewer models or seeds) and the setting's three generator
+values; its ``results/`` are what ``mmnar.reporting.sweep`` aggregates. Running each setting as a
+separate working directory keeps every setting's DAG, caches and incremental reruns exactly those
+of a normal run: a changed model parameter reruns that model in every setting, nothing else.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mmnar.io import atomic_path
+
+SETTING_KEYS = ("mechanism", "hidden_strength", "direct_effect")
+SHARED_CACHE = "../../cache/embeddings"
+"""The embedding cache of every setting, relative to its working directory: the outer run's
+``data/cache/embeddings``, so a note or image identical across settings is embedded once."""
+
+
+def setting_name(mechanism: str, hidden_strength: float, direct_effect: float) -> str:
+    return f"{mechanism}_hidden{hidden_strength:g}_direct{direct_effect:g}"
+
+
+def settings(sweep: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Setting name → generator values: the listed ``sweep.settings``, else the ``sweep.grid`` product."""
+    listed = sweep.get("settings") or [dict(zip(SETTING_KEYS, values)) for values in
+                                       itertools.product(*(sweep["grid"][key] for key in SETTING_KEYS))]
+    named = {setting_name(**{k: s[k] for k in SETTING_KEYS}): {k: s[k] for k in SETTING_KEYS} for s in listed}
+    if len(named) != len(listed):
+        raise ValueError("sweep.settings lists the same setting twice")
+    return named
+
+
+def merge(base: dict, override: Mapping) -> dict:
+    """``base`` updated recursively with ``override`` (as Snakemake merges --configfile files)."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def setting_config(config: Mapping[str, Any], values: Mapping[str, Any]) -> dict:
+    """The complete configuration of one setting's run (paths relative to its working directory)."""
+    sweep = config["sweep"]
+    inner = merge({k: v for k, v in config.items() if k != "sweep"}, sweep.get("overrides") or {})
+    inner["source"] = "synthetic"
+    inner["models"] = list(sweep["models"])
+    inner["rectifier"]["models"] = [m for m in inner["rectifier"]["models"] if m in sweep["models"]]
+    inner["reporting"]["references"] = [sweep["reference"], *(m for m in inner["reporting"]["references"]
+                                                               if m in sweep["models"] and m != sweep["reference"])]
+    inner["synthetic"].update(values)
+    inner["embeddings"]["cache_dir"] = SHARED_CACHE
+    return inner
+
+
+def run_setting(snakefile: Path, workdir: Path, config: Mapping[str, Any], targets: list[str], cores: int,
+                log_path: Path) -> None:
+    """Write the setting's config and run the workflow there; its log goes to ``log_path``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "config.yaml"
+    with atomic_path(config_path) as tmp:
+        tmp.write_text(yaml.safe_dump(dict(config), sort_keys=False))
+    command = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(workdir), "--cores", str(cores),
+               "--rerun-triggers", "mtime", "params", "input", "code", "software-env", *targets,
+               "--configfile", str(config_path)]
+    with open(log_path, "w") as log:
+        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise RuntimeError(f"the sweep setting in {workdir} failed (exit {result.returncode}); see {log_path}")
