@@ -56,7 +56,7 @@ def merge(base: dict, override: Mapping) -> dict:
 def setting_config(config: Mapping[str, Any], values: Mapping[str, Any]) -> dict:
     """The complete configuration of one setting's run (paths relative to its working directory)."""
     sweep = config["sweep"]
-    inner = merge({k: v for k, v in config.items() if k != "sweep"}, sweep.get("overrides") or {})
+    inner = merge(config, sweep.get("overrides") or {})
     inner["source"] = "synthetic"
     inner["models"] = list(sweep["models"])
     inner["rectifier"]["models"] = [m for m in inner["rectifier"]["models"] if m in sweep["models"]]

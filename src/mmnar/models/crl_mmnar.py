@@ -35,6 +35,7 @@ Every registered modality is a token, so the model reads a fifth modality as soo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -185,11 +186,6 @@ SPEC = ModelSpec(
     params=PARAMS,
 )
 
-SPEC_WITH_OFFSETS = ModelSpec(
-    name="crl_mmnar_offsets",
-    label="CRL-MMNAR + in-model pattern offsets",
-    citation="this project's variant of CRL-MMNAR: per-pattern offsets learned with the heads (docs/method.md)",
-    reads=reads,
-    build=build_with_offsets,
-    params=PARAMS,
-)
+SPEC_WITH_OFFSETS = replace(
+    SPEC, name="crl_mmnar_offsets", label="CRL-MMNAR + in-model pattern offsets", build=build_with_offsets,
+    citation="this project's variant of CRL-MMNAR: per-pattern offsets learned with the heads (docs/method.md)")
