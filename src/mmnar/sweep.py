@@ -75,8 +75,7 @@ def run_setting(snakefile: Path, workdir: Path, config: Mapping[str, Any], targe
     with atomic_path(config_path) as tmp:
         tmp.write_text(yaml.safe_dump(dict(config), sort_keys=False))
     command = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(workdir), "--cores", str(cores),
-               "--rerun-triggers", "mtime", "params", "input", "code", "software-env", *targets,
-               "--configfile", str(config_path)]
+               *targets, "--configfile", str(config_path)]
     with open(log_path, "w") as log:
         result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
     if result.returncode != 0:
