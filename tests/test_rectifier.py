@@ -3,12 +3,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from scipy.special import expit
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from mmnar.data.tasks import TASK_NAMES
 from mmnar.rectifier import (DEFAULT_KAPPA_GRID, ESTIMATORS, PatternRectifier, between_pattern_variance, crossfit_on_evaluation_set,
-                             estimate_offsets, run_rectify, shrink)
+                             estimate_offsets, miscalibration_p_value, run_rectify, shrink)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
@@ -111,7 +112,7 @@ def _write_stage_inputs(tmp_path, rng, n=600):
     for task in TASK_NAMES:
         p = rng.uniform(0.05, 0.5, n)
         predictions[f"p_{task}"] = p
-        labels[task] = (rng.random(n) < p + 0.15 * (pattern_id == 2)).astype(float)
+        labels[task] = (rng.random(n) < p + 0.3 * (pattern_id == 2)).astype(float)
     labels.loc[rng.random(n) < 0.1, TASK_NAMES[0]] = np.nan
     predictions.to_parquet(tmp_path / "predictions.parquet")
     labels.to_parquet(tmp_path / "labels.parquet")
@@ -244,3 +245,17 @@ def test_shrunk_rectifier_does_no_harm_when_there_is_nothing_to_correct():
 def test_shrunk_rectifier_still_corrects_a_real_bias():
     auc_shrunk, brier_shrunk = _changes(shift=0.08)["shrunk"]
     assert brier_shrunk < -0.001 and auc_shrunk > 0
+
+
+def test_shrinkage_corrects_nothing_unless_the_patterns_are_miscalibrated_together():
+    # A sweep run's validation fit (ICU, MNAR without a hidden component): A > 0 by chance, but
+    # Q = sum tau_hat^2 / s2 = 9.5 on 6 patterns (p = 0.15): no evidence of any pattern bias.
+    tau_hat = np.array([-0.026, -0.026, -0.053, 0.077, 0.008, 0.095])
+    s2 = np.array([0.00015, 0.00101, 0.00373, 0.01428, 0.00179, 0.00287])
+    q = np.sum(tau_hat**2 / s2)
+    assert miscalibration_p_value(tau_hat, s2) == pytest.approx(stats.chi2.sf(q, 6)) == pytest.approx(0.148, abs=0.005)
+    assert between_pattern_variance(tau_hat, s2, np.array([82, 47, 15, 12, 38, 60])) > 0   # the weights were the sizes
+    # One pattern five standard errors off is evidence enough.
+    assert miscalibration_p_value(np.r_[tau_hat[:5], 0.27], s2) < 0.001
+    assert miscalibration_p_value(np.array([0.1, 0.0]), np.array([0.0, 0.0])) == 0.0   # s2 = 0: certain
+    assert miscalibration_p_value(np.array([0.0]), np.array([0.0])) == 1.0
