@@ -156,18 +156,15 @@ def availability(window: str, tasks: tuple[str, ...] = TASK_NAMES) -> dict[str, 
 
     One multitask model reads one S vector, so a group reaches it only if every task may see it.
     """
-    reasons = {}
-    for group in groups():
-        why = [f"{reason}" for task in tasks if (reason := unavailable_reason(group, window, task))]
-        reasons[group.name] = "; ".join(dict.fromkeys(why))
-    return reasons
+    return {group.name: "; ".join(dict.fromkeys(reason for task in tasks
+                                                if (reason := unavailable_reason(group, window, task))))
+            for group in groups()}
 
 
 def selected(requested: list[str] | None, window: str, tasks: tuple[str, ...] = TASK_NAMES) -> tuple[str, ...]:
     """The groups of a run, in registry order: ``requested``, or every group the window allows."""
-    reasons = availability(window, tasks)
     if requested is None:
-        return tuple(name for name, why in reasons.items() if not why)
+        return tuple(name for name, why in availability(window, tasks).items() if not why)
     return tuple(name for name in names() if name in requested)
 
 
