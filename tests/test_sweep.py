@@ -64,6 +64,7 @@ def test_the_sweep_target_runs_one_workflow_per_setting(tmp_path):
 
 def table1(models, aucs, oracle_aucs):
     rows = [{"model": m, "variant": v, "label": f"{m} {v}", "n_splits": 2, "n_inits": 1,
+             **{f"{t}_leaked": t == "mortality_inhosp" for t in TASK_NAMES},
              **{f"{t}_auc_mean": auc for t in TASK_NAMES}, **{f"{t}_auc_sd": 0.01 for t in TASK_NAMES}}
             for (m, v), auc in zip(models, aucs)]
     rows += [{"model": "oracle", "variant": v, "label": v, "n_splits": 2, "n_inits": 1,
@@ -84,7 +85,8 @@ def test_a_settings_rows_carry_the_ceilings_and_the_paired_difference(tmp_path):
     crl = rows[(rows["model"] == "crl_mmnar") & (rows["variant"] == "raw")].iloc[0]
     assert crl["gap_to_oracle"] == pytest.approx(-0.05) and crl["gap_to_recorded_ceiling"] == pytest.approx(-0.03)
     assert crl["delta_ceiling_gain"] == pytest.approx(0.06) and crl["auc_diff"] == 0.05
-    assert crl["n_runs"] == 2 and crl["mechanism"] == "mnar"
+    assert crl["n_runs"] == 2 and crl["mechanism"] == "mnar" and not crl["leaked"]
+    assert rows.loc[rows["task"] == "mortality_inhosp", "leaked"].all()
     assert rows.loc[rows["model"] == "basic_concat", "auc_diff"].isna().all()   # the reference itself
     sweep_figure(rows, "basic_concat", tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").stat().st_size > 10_000

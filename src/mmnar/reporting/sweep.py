@@ -4,7 +4,8 @@ Per setting (``mmnar.sweep``), model and task: the test AUC (mean over runs), it
 ceilings of the synthetic generator (the true probabilities, which know the hidden component, and
 the best probabilities given the recorded state and δ), the most δ can add at all (the recorded
 ceiling with δ minus without), and the paired difference to the reference model (default: the
-concatenation baseline) with its 95 % bootstrap CI, from the setting's ``results/comparisons.csv``.
+concatenation baseline) with its 95 % bootstrap CI, from the setting's ``results/comparisons.csv``;
+``leaked`` carries the setting's Table 1 mark of a task the leakage audit flags.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mmnar.data.tasks import TASKS  # noqa: E402
 from mmnar.io import atomic_path  # noqa: E402
 
 CEILINGS = {"ground_truth": "oracle_auc", "recorded": "recorded_ceiling_auc", "recorded_no_delta": "recorded_no_delta_auc"}
-COLUMNS = ["setting", "mechanism", "hidden_strength", "direct_effect", "model", "variant", "label", "task", "auc",
+COLUMNS = ["setting", "mechanism", "hidden_strength", "direct_effect", "model", "variant", "label", "task", "leaked", "auc",
            "auc_sd", "n_runs", "oracle_auc", "recorded_ceiling_auc", "recorded_no_delta_auc", "gap_to_oracle",
            "gap_to_recorded_ceiling", "delta_ceiling_gain", "reference", "auc_diff", "auc_diff_ci_low",
            "auc_diff_ci_high", "auc_diff_p_value"]
@@ -44,7 +45,8 @@ def setting_rows(name: str, values: Mapping, table1: pd.DataFrame, comparisons: 
             diff = paired.loc[key] if key in paired.index else None
             rows.append({
                 "setting": name, **values, "model": row.model, "variant": row.variant, "label": row.label,
-                "task": task, "auc": auc, "auc_sd": getattr(row, f"{task}_auc_sd"), "n_runs": row.n_splits * row.n_inits,
+                "task": task, "leaked": bool(getattr(row, f"{task}_leaked", False)), "auc": auc,
+                "auc_sd": getattr(row, f"{task}_auc_sd"), "n_runs": row.n_splits * row.n_inits,
                 **ceilings,
                 "gap_to_oracle": auc - ceilings["oracle_auc"],
                 "gap_to_recorded_ceiling": auc - ceilings["recorded_ceiling_auc"],
@@ -86,7 +88,8 @@ def sweep_figure(table: pd.DataFrame, reference: str, out: Path) -> None:
                         fmt="o", ms=4, capsize=2, label=label)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(range(len(settings)), settings, rotation=30, ha="right", fontsize=8)
-        ax.set_title(TASKS[task].label, fontsize=10)
+        leaked = " († leaked: not a prediction result)" if of_task["leaked"].any() else ""
+        ax.set_title(TASKS[task].label + leaked, fontsize=10)
     axes[0][0].set_ylabel(f"test AUC difference to {reference} (paired, 95 % CI)")
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.tight_layout()
