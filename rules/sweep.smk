@@ -25,7 +25,7 @@ rule sweep_setting:
         setting="|".join(SWEEP),
     params:
         config=lambda wildcards: setting_config(config, SWEEP[wildcards.setting]),
-    threads: workflow.cores
+    threads: config["sweep"]["threads"]  # Snakemake lowers it to --cores; the setting's run gets what the job gets
     resources:
         mem_mb=16000,
         runtime=240,
