@@ -22,6 +22,7 @@ localrules:
     leakage_audit,
     data_quality,
     mechanism_sweep,
+    tuning_table,
 
 
 include: "rules/synthesize.smk"
@@ -41,4 +42,5 @@ rule all:
         "results/figure1_pattern_outcomes.png",
         "results/leakage_audit.csv",
         "results/data_quality.csv",
+        "results/tuning.csv",
     default_target: True

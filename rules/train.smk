@@ -1,4 +1,4 @@
-# Splits, the shared trainer, prediction under a modality scenario, the rectifier and test-split
+# Splits, the shared trainer with tuning (the same budget for every model), prediction under a modality scenario, the rectifier and test-split
 # evaluation. One train job per model × split seed × initialisation seed; predict, rectify and
 # evaluate take every run of one model in one job, so torch's start-up is paid once per model.
 # Per-patient predictions stay under data/ (patient-level data, PhysioNet DUA); results/ holds
@@ -20,6 +20,8 @@ rule split:
     params:
         val_fraction=config["split"]["val_fraction"],
         test_fraction=config["split"]["test_fraction"],
+        scheme=config["split"]["scheme"],
+        fold_seed=config["split"]["fold_seed"],
     resources:
         mem_mb=1000,
         runtime=5,
@@ -39,11 +41,13 @@ rule train:
     output:
         model="results/models/{model}/split{split}/init{init}/model.pt",
         history="results/models/{model}/split{split}/init{init}/history.csv",
+        tuning="results/models/{model}/split{split}/init{init}/tuning.csv",
     log:
         "logs/train/{model}/split{split}_init{init}.log",
     params:
         model_params=lambda wildcards: model_params(wildcards.model),
         training=TRAINING_PARAMS,
+        tuning=config["tuning"],
     threads: config["training"]["num_threads"]
     resources:
         mem_mb=4000,
@@ -162,3 +166,26 @@ rule evaluate_oracle:
         "../envs/train.yaml"
     script:
         "../workflow/scripts/evaluate_oracle.py"
+
+
+TUNED_RUNS = [[model, split, init] for model in MODELS for split, init in zip(RUNS["split"], RUNS["init"])]
+"""Every train job, in Table 1's model order: its trial table goes into results/tuning.csv."""
+
+
+rule tuning_table:
+    input:
+        trials=[f"results/models/{model}/split{split}/init{init}/tuning.csv" for model, split, init in TUNED_RUNS],
+        code=code("tuning_table"),
+    output:
+        report("results/tuning.csv", caption="../workflow/report/tuning.rst", category="Tables"),
+    log:
+        "logs/tuning_table.log",
+    params:
+        runs=TUNED_RUNS,
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/tuning_table.py"

@@ -354,3 +354,8 @@ def test_snakemake_stops_before_any_job_with_one_line(tmp_path):
     condensed = "configuration error: config 'cohort.window': 'bogus' is not one of ['paper', 'early']"
     assert result.stderr.splitlines().count(condensed) == 1
     assert "Failed validating" not in result.stderr and "description" not in result.stderr
+
+
+def test_split_seeds_picking_the_same_fold_fail_naming_the_key(config):
+    config["split"].update(scheme="folds", seeds=[0, 5], test_fraction=0.2)
+    assert check_error(config).startswith("config 'split.seeds': seeds 0 and 5 test the same fold of the 5 folds")

@@ -25,7 +25,7 @@ from mmnar.rectifier import run_rectify
 from mmnar.data.sources import LocalSource, synthetic_layout
 from mmnar.data.split import make_split
 from mmnar.synth import generate
-from mmnar.training.trainer import run_train
+from mmnar.training.tuning import run_train
 
 SQL = Path(__file__).parents[1] / "rules" / "sql"
 TRAINING = {"lr": 1e-3, "batch_size": 64, "max_epochs": 8, "patience": 3, "mixed_precision": False, "device": "cpu"}

@@ -19,7 +19,8 @@ from mmnar.models.registry import build_model, get, specs
 from mmnar.models.sklearn_references import LOGREG_MAX_ITER
 from mmnar.training.estimators import fit_estimator, probabilities
 from mmnar.training.predict import predict, run_predict
-from mmnar.training.trainer import fit, run_train
+from mmnar.training.trainer import fit
+from mmnar.training.tuning import run_train
 
 MODALITIES = ("S", "I", "T", "R")
 DIMS = {"S": 6, "I": 8, "T": 5, "R": 3}

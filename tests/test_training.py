@@ -12,7 +12,8 @@ from mmnar.model_input.inputs import RawInputs
 from mmnar.model_input.series import apply_series, fit_series, forward_fill, time_since_last
 from mmnar.models.registry import get
 from mmnar.training.predict import apply_scenario, parse_scenario, predict, run_predict
-from mmnar.training.trainer import fit, fit_preprocessing, model_inputs, predict_logits, run_train
+from mmnar.training.trainer import fit, fit_preprocessing, model_inputs, predict_logits
+from mmnar.training.tuning import run_train
 
 MODALITIES = ("S", "I", "T", "R")
 DIMS = {"S": 6, "I": 5, "T": 4, "R": 3}

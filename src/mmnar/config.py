@@ -366,6 +366,13 @@ def check_config(config: dict, *, main_process: bool = True, local_jobs: bool = 
     split = config["split"]
     if split["val_fraction"] + split["test_fraction"] >= 0.8:
         raise ConfigError("config 'split.val_fraction' + 'split.test_fraction' leave under 20 % for training")
+    from mmnar.data.split import fold_collisions, n_folds
+
+    if split["scheme"] == "folds" and (clash := fold_collisions(split["seeds"], split["test_fraction"])):
+        first, second = clash[0]
+        raise ConfigError(f"config 'split.seeds': seeds {first} and {second} test the same fold of the "
+                          f"{n_folds(split['test_fraction'])} folds of scheme 'folds'; use seeds 0 to "
+                          f"{n_folds(split['test_fraction']) - 1}")
     if not main_process:
         return
     embeddings = config["embeddings"]

@@ -6,7 +6,8 @@ from mmnar.logs import to_file
 from mmnar.data.split import make_split
 
 to_file(snakemake.log[0])
+p = snakemake.params
 split = make_split(pd.read_parquet(snakemake.input.labels), int(snakemake.wildcards.seed),
-                   snakemake.params.val_fraction, snakemake.params.test_fraction)
+                   p.val_fraction, p.test_fraction, scheme=p.scheme, fold_seed=p.fold_seed)
 with atomic_path(snakemake.output[0]) as tmp:
     split.to_parquet(tmp, index=False)

@@ -106,12 +106,27 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class Search:
+    """Where hyperparameter tuning looks for a parameter (:mod:`mmnar.training.tuning`): ``kind``
+    ``log`` (log-uniform), ``float`` or ``int`` over ``[low, high]``, or ``choice`` over ``choices``;
+    ``multiple_of`` names a parameter that each choice must be a multiple of (e.g. attention heads)."""
+
+    kind: str
+    low: float = 0.0
+    high: float = 0.0
+    choices: tuple = ()
+    multiple_of: str | None = None
+
+
+@dataclass(frozen=True)
 class Param:
-    """One model hyperparameter: its default, a JSON-schema fragment and a one-line description."""
+    """One model hyperparameter: its default, a JSON-schema fragment, a one-line description and,
+    if tuning may change it, where to search."""
 
     default: Any
     schema: Mapping[str, Any]
     doc: str
+    search: Search | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +188,8 @@ per-task loss ``(n_tasks,)`` over the defined labels; the trainer weights each r
 
 
 # Common parameter declarations, so models that share a meaning share a name and a description.
-HIDDEN_DIM = Param(64, {"type": "integer", "minimum": 1}, "width of modality tokens and of the shared representation")
-DROPOUT = Param(0.1, {"type": "number", "minimum": 0, "maximum": 1}, "dropout probability")
+HIDDEN_DIM = Param(64, {"type": "integer", "minimum": 1}, "width of modality tokens and of the shared representation",
+                   Search("choice", choices=(32, 64, 128), multiple_of="n_heads"))
+DROPOUT = Param(0.1, {"type": "number", "minimum": 0, "maximum": 1}, "dropout probability", Search("float", 0.0, 0.5))
 N_HEADS = Param(4, {"type": "integer", "minimum": 1}, "attention heads; must divide hidden_dim")
 N_LAYERS = Param(1, {"type": "integer", "minimum": 1}, "stacked recurrent or Transformer layers")

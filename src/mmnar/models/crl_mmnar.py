@@ -43,7 +43,7 @@ from torch import nn
 
 from mmnar.models.losses import delta_autoencoder_bce, masked_info_nce, masked_reconstruction_mse
 from mmnar.models.base import (DROPOUT, HIDDEN_DIM, N_HEADS, SEQUENCE, VECTOR, InputSpec, ModelInputs, ModelOutput,
-                               ModelSpec, Param)
+                               ModelSpec, Param, Search)
 from mmnar.models.components import PerModalityMLP, pattern_index, two_layer_mlp
 from mmnar.models.series_encoders import RecurrentSeriesEncoder
 
@@ -158,20 +158,26 @@ def build_with_offsets(input_spec: InputSpec, params: Mapping[str, Any]) -> CRLM
                     tau_cont=params["tau_cont"], mask_rate=params["mask_rate"], pattern_offsets=True)
 
 
+LOSS_WEIGHT_SEARCH = Search("log", 0.01, 1.0)
+"""Where tuning looks for the weight of an auxiliary loss term."""
+
 FUSION_PARAMS = {
     "hidden_dim": HIDDEN_DIM,
     "n_heads": N_HEADS,
     "dropout": DROPOUT,
     "structured_encoder": Param("mlp", {"enum": ["mlp", "recurrent"]},
                                 "S as its aggregated vector through an MLP, or as its hourly series through a GRU"),
-    "lambda_miss": Param(0.1, {"type": "number", "minimum": 0}, "weight of the delta auto-encoder BCE (L_miss)"),
+    "lambda_miss": Param(0.1, {"type": "number", "minimum": 0}, "weight of the delta auto-encoder BCE (L_miss)",
+                         LOSS_WEIGHT_SEARCH),
 }
 """Parameters shared with the "+MMNAR fusion" ablation."""
 
 PARAMS = {
     **FUSION_PARAMS,
-    "lambda_rec": Param(0.1, {"type": "number", "minimum": 0}, "weight of each modality's masked-reconstruction MSE"),
-    "lambda_cont": Param(0.1, {"type": "number", "minimum": 0}, "weight of each modality's InfoNCE term"),
+    "lambda_rec": Param(0.1, {"type": "number", "minimum": 0}, "weight of each modality's masked-reconstruction MSE",
+                        LOSS_WEIGHT_SEARCH),
+    "lambda_cont": Param(0.1, {"type": "number", "minimum": 0}, "weight of each modality's InfoNCE term",
+                         LOSS_WEIGHT_SEARCH),
     "tau_cont": Param(0.1, {"type": "number", "exclusiveMinimum": 0}, "InfoNCE temperature"),
     "mask_rate": Param(0.5, {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
                        "probability that an observed modality is masked (and reconstructed) in a training step"),

@@ -27,7 +27,8 @@ all fitted on one task's training rows. Gradient boosting uses scikit-learn's de
 by default; with ``early_stopping: true`` it stops on the log-loss of the run's own validation split
 (the split file's ``val`` patients, never its internal random hold-out and never test; sklearn's
 rule: 10 iterations without improvement, the trees built until then are kept). ``random_state`` is
-the run's initialisation seed. Tuning is not done here: defaults only.
+the run's initialisation seed. ``C`` and the boosting parameters are searched by the train stage's tuning
+(:mod:`mmnar.training.tuning`); the defaults are its first trial.
 
 Everything fitted is kept as plain arrays (imputer medians, scaler means and scales, coefficients,
 PCA means and components; for boosting every tree's nodes: feature, threshold, the side missing
@@ -46,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from mmnar.model_input.inputs import RawInputs
-from mmnar.models.base import VECTOR, ModelSpec, Param
+from mmnar.models.base import VECTOR, ModelSpec, Param, Search
 
 STRUCTURED = "S"
 """The modality whose aggregated vector every reference reads (the structured EHR features)."""
@@ -246,14 +247,15 @@ def predict_trees(state: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- registry
 
 C = Param(1.0, {"type": "number", "exclusiveMinimum": 0},
-          "inverse L2 regularisation strength of the logistic regression (scikit-learn's C)")
+          "inverse L2 regularisation strength of the logistic regression (scikit-learn's C)", Search("log", 1e-3, 1e2))
 N_COMPONENTS = Param(16, {"type": "integer", "minimum": 1},
                      "principal components kept per other modality (fewer if it has fewer dimensions or training patients)")
 HGB_PARAMS = {
     "max_iter": Param(100, {"type": "integer", "minimum": 1}, "boosting iterations (trees)"),
-    "learning_rate": Param(0.1, {"type": "number", "exclusiveMinimum": 0}, "shrinkage of each tree"),
-    "max_leaf_nodes": Param(31, {"type": "integer", "minimum": 2}, "leaves per tree"),
-    "l2_regularization": Param(0.0, {"type": "number", "minimum": 0}, "L2 penalty on leaf values"),
+    "learning_rate": Param(0.1, {"type": "number", "exclusiveMinimum": 0}, "shrinkage of each tree",
+                           Search("log", 0.02, 0.3)),
+    "max_leaf_nodes": Param(31, {"type": "integer", "minimum": 2}, "leaves per tree", Search("int", 7, 63)),
+    "l2_regularization": Param(0.0, {"type": "number", "minimum": 0}, "L2 penalty on leaf values", Search("float", 0.0, 10.0)),
     "early_stopping": Param(False, {"type": "boolean"},
                             "stop on the log-loss of the run's validation split (10 iterations without improvement)"),
 }

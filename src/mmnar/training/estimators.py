@@ -1,4 +1,4 @@
-"""The ``train`` stage and predictions for estimator models (the scikit-learn references).
+"""Fitting and predictions for estimator models (the scikit-learn references).
 
 The parallel of :mod:`mmnar.training.trainer` for a spec with ``kind == ESTIMATOR``
 (:mod:`mmnar.models.sklearn_references`): the same eligible patients, split file, trainer settings
@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,13 +35,11 @@ from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
 from mmnar.data.tasks import BINARY, TASKS
-from mmnar.io import atomic_path
 from mmnar.metrics import task_metrics
-from mmnar.model_input.inputs import RawInputs, load_raw_inputs
-from mmnar.modalities.registry import names as modality_names
+from mmnar.model_input.inputs import RawInputs
 from mmnar.models.base import ESTIMATOR, ModelSpec
 from mmnar.models.registry import get as get_spec
-from mmnar.training.trainer import align_split, eligible_rows, label_matrix, trainer_params
+from mmnar.training.trainer import eligible_rows, trainer_params
 
 log = logging.getLogger(__name__)
 
@@ -163,20 +160,3 @@ def checkpoint_probabilities(checkpoint: Mapping[str, Any], raw: RawInputs) -> n
         raise ValueError(f"{spec.name} was trained on vectors of dimensions {dict(checkpoint['vector_dims'])}, "
                          f"the inputs have {dims}: rerun train")
     return probabilities(spec, _arrays(checkpoint["design"]), _arrays(checkpoint["classifiers"]), raw)
-
-
-def run_train_estimator(model_name: str, model_input_dir: Path, split_path: Path, model_out: Path, history_out: Path,
-                        model_params: Mapping[str, Any] | None, training: Mapping[str, Any] | None,
-                        split_seed: int, init_seed: int) -> EstimatorResult:
-    """The ``train`` stage of an estimator model: fit on one split with ``random_state`` = the
-    initialisation seed; write the checkpoint and the per-task history."""
-    spec = get_spec(model_name)
-    reads = spec.reads(modality_names(), spec.resolve(model_params))
-    raw, labels = load_raw_inputs(model_input_dir, reads)
-    split = align_split(labels["subject_id"], split_path)
-    result = fit_estimator(spec, model_params, training, raw, label_matrix(labels), split, seed=init_seed)
-    with atomic_path(model_out) as tmp:
-        torch.save(checkpoint(spec, model_params, result, raw, split_seed, init_seed), tmp)
-    with atomic_path(history_out) as tmp:
-        result.history.to_csv(tmp, index=False)
-    return result

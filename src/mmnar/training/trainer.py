@@ -1,7 +1,7 @@
 """Shared trainer for every registered torch model, and the ``train`` stage.
 
-(Estimator models, the scikit-learn references, are fitted by :mod:`mmnar.training.estimators`;
-``run_train`` sends them there.)
+(Estimator models, the scikit-learn references, are fitted by :mod:`mmnar.training.estimators`; the
+``train`` stage, which tunes either kind, is :func:`mmnar.training.tuning.run_train`.)
 
 Every model sees the same preprocessing, fitted on the training split's rows that observed each
 modality: vectors are standardised (NaN and missing modalities then set to 0, i.e. train-mean
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,16 +31,10 @@ from tqdm.auto import tqdm
 from mmnar.data.tasks import BINARY, MULTICLASS, TASKS, n_outputs
 from mmnar.device import choose_device
 from mmnar.metrics import task_metrics
-from mmnar.io import atomic_path
 from mmnar.models.losses import masked_bce_with_logits
-from mmnar.model_input.inputs import RawInputs, load_raw_inputs
+from mmnar.model_input.inputs import RawInputs
 from mmnar.model_input.series import apply_series, fit_series
-from mmnar.modalities.registry import names as modality_names
 from mmnar.models.base import SEQUENCE, TORCH, InputSpec, ModelInputs, ModelSpec, SeriesBatch, SeriesShape
-from mmnar.models.registry import get as get_spec
-
-if TYPE_CHECKING:
-    from mmnar.training.estimators import EstimatorResult
 
 log = logging.getLogger(__name__)
 
@@ -354,26 +348,3 @@ def checkpoint(spec: ModelSpec, model_params: Mapping[str, Any], result: TrainRe
         "preprocessing": {key: {k: torch.from_numpy(v) for k, v in stats.items()} for key, stats in result.preprocessing.items()},
         "state_dict": {name: value.detach().cpu().clone() for name, value in result.model.state_dict().items()},
     }
-
-
-def run_train(model_name: str, model_input_dir: Path, split_path: Path, model_out: Path, history_out: Path,
-              model_params: Mapping[str, Any] | None, training: Mapping[str, Any] | None,
-              split_seed: int, init_seed: int) -> TrainResult | EstimatorResult:
-    """The ``train`` stage: fit one model on one split with one initialisation seed; write the
-    checkpoint and the per-epoch history. An estimator model (the scikit-learn references) goes to
-    :func:`mmnar.training.estimators.run_train_estimator`, same files."""
-    spec = get_spec(model_name)
-    if spec.kind != TORCH:
-        from mmnar.training.estimators import run_train_estimator  # imports this module: not at the top
-
-        return run_train_estimator(model_name, model_input_dir, split_path, model_out, history_out, model_params,
-                                   training, split_seed, init_seed)
-    reads = spec.reads(modality_names(), spec.resolve(model_params))
-    raw, labels = load_raw_inputs(model_input_dir, reads)
-    split = align_split(labels["subject_id"], split_path)
-    result = fit(spec, model_params, training, raw, label_matrix(labels), split, seed=init_seed)
-    with atomic_path(model_out) as tmp:
-        torch.save(checkpoint(spec, model_params, result, split_seed, init_seed), tmp)
-    with atomic_path(history_out) as tmp:
-        result.history.to_csv(tmp, index=False)
-    return result
