@@ -9,7 +9,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from mmnar.data.tasks import TASK_NAMES
 from mmnar.rectifier import (DEFAULT_KAPPA_GRID, ESTIMATORS, PatternRectifier, between_pattern_variance, crossfit_on_evaluation_set,
-                             estimate_offsets, miscalibration_p_value, run_rectify, shrink)
+                             estimate_offsets, log_loss, miscalibration_p_value, run_rectify, shrink)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
@@ -62,10 +62,10 @@ def test_no_bias_leaves_predictions_unchanged():
     y = (rng.random(1000) < p).astype(float)
     rectifier = PatternRectifier(seed=0, estimator="paper").fit(y, p, pattern)
     np.testing.assert_array_equal(rectifier.transform(p, pattern), p)
-    # Pattern 1's raw bias is +0.03 (noise); shrinkage keeps a fifth of it, the paper's kappa drops it.
+    # Pattern 1's raw bias is +0.03 (noise); the paper's kappa drops it, and for shrunk the Q gate does not fire.
     shrunk = PatternRectifier(seed=0).fit(y, p, pattern)
     assert abs(shrunk.estimate_.tau_hat[1]) > 0.025
-    assert np.abs(shrunk.transform(p, pattern) - p).max() < 0.01
+    np.testing.assert_array_equal(shrunk.transform(p, pattern), p)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
@@ -191,7 +191,7 @@ def test_shrinkage_formula_on_a_hand_computed_example():
     pattern = np.array([0] * 4 + [1] * 2 + [2] * 5 + [3])
     p = np.array([.5] * 4 + [.2, .4] + [.5] * 5 + [.5])
     y = np.array([1, 1, 1, 0] + [1, 1] + [0, 0, 0, 0, 1] + [1], dtype=float)
-    rectifier = PatternRectifier(min_count=2, seed=0).fit(y, p, pattern)
+    rectifier = PatternRectifier(min_count=2, seed=0, heldout_check=False).fit(y, p, pattern)  # the formula, not the check
     estimate = rectifier.estimate_
     np.testing.assert_array_equal(estimate.values, [0, 1, 2])
     np.testing.assert_array_equal(estimate.n, [4, 2, 5])
@@ -259,3 +259,132 @@ def test_shrinkage_corrects_nothing_unless_the_patterns_are_miscalibrated_togeth
     assert miscalibration_p_value(np.r_[tau_hat[:5], 0.27], s2) < 0.001
     assert miscalibration_p_value(np.array([0.1, 0.0]), np.array([0.0, 0.0])) == 0.0   # s2 = 0: certain
     assert miscalibration_p_value(np.array([0.0]), np.array([0.0])) == 1.0
+
+
+# --- held-out check of the shrunk estimator (issue: do no harm when there is nothing to correct) ---
+
+EIGHT_SHARES = np.array([0.30, 0.20, 0.15, 0.12, 0.09, 0.07, 0.04, 0.03])  # the 2^3 I/T/R patterns, unequal sizes
+
+
+def _logit_cohort(rng, n, offset=0.0):
+    """Predictions p = true probabilities except pattern 0, whose true logit is logit(p) + offset."""
+    pattern = rng.choice(len(EIGHT_SHARES), n, p=EIGHT_SHARES)
+    p = expit(rng.normal(-1.4, 1.0, n))
+    y = (rng.random(n) < expit(np.log(p / (1 - p)) + offset * (pattern == 0))).astype(float)
+    return y, p, pattern
+
+
+def test_calibrated_predictions_are_left_unchanged_on_most_seeds():
+    # Labels drawn from the predicted probabilities: every pattern is calibrated, at the default run's
+    # validation size (300 patients over 8 patterns).
+    unchanged = 0
+    for seed in range(20):
+        y, p, pattern = _logit_cohort(np.random.default_rng(seed), 300)
+        rectifier = PatternRectifier(seed=seed).fit(y, p, pattern)
+        same = np.array_equal(rectifier.transform(p, pattern), p)
+        assert same == (not rectifier.summary()["applied"])
+        unchanged += same
+    assert unchanged >= 18
+
+
+def test_heldout_check_refuses_most_chance_passes_of_the_gate():
+    # With nothing to correct, Cochran's gate still fires on ~10 % of draws (the old rule corrected
+    # all of those); the held-out check must refuse most of them.
+    fired = refused = 0
+    for seed in range(300):
+        y, p, pattern = _logit_cohort(np.random.default_rng(seed), 300)
+        rectifier = PatternRectifier(seed=seed).fit(y, p, pattern)
+        if np.any(rectifier.estimate_.tau != 0):  # the gate passed: a correction was proposed
+            fired += 1
+            refused += not rectifier.summary()["applied"]
+            assert PatternRectifier(seed=seed, heldout_check=False).fit(y, p, pattern).summary()["applied"]
+    assert fired >= 20
+    assert refused >= 0.7 * fired
+
+
+def test_strong_pattern_offset_is_corrected_and_improves_test_log_loss():
+    # +1.5 logits in the most common pattern (30 %), fitted on 300 validation patients, scored on 2000 others.
+    corrected = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        (y, p, pattern), (y_test, p_test, pattern_test) = _logit_cohort(rng, 300, 1.5), _logit_cohort(rng, 2000, 1.5)
+        rectifier = PatternRectifier(seed=seed).fit(y, p, pattern)
+        if not rectifier.summary()["applied"]:
+            continue
+        corrected += 1
+        heldout = rectifier.summary()["heldout"]
+        assert heldout["log_loss_corrected"] < heldout["log_loss_uncorrected"] and heldout["auc_corrected"] >= heldout["auc_uncorrected"]
+        assert rectifier.offsets_[0] > 0.1
+        out = rectifier.transform(p_test, pattern_test)
+        # (log-loss clipped to [0.001, 0.999] as in the check: the additive correction can clip to 0 or 1)
+        assert log_loss(y_test, out) < log_loss(y_test, p_test)
+        assert brier_score_loss(y_test, out) < brier_score_loss(y_test, p_test)
+    assert corrected >= 16
+
+
+def test_heldout_check_refuses_a_global_miscalibration_that_costs_auc():
+    # A rare, well-predicted outcome (AUC ~0.97) from an overconfident model (logit 1.5x the truth),
+    # patterns that track severity and no effect of the pattern itself: each pattern's mean residual
+    # is non-zero, the gate fires on 2000 validation patients, and correcting it costs test AUC.
+    changes, proposed = {True: [], False: []}, 0
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        cohorts = []
+        for n in (2000, 2000):
+            severity = rng.standard_normal(n)
+            delta = np.column_stack([rng.random(n) < expit(a + b * severity) for a, b in ((-0.4, 0.8), (1.8, -0.8), (-0.2, 0.6))])
+            logit = -6.5 + 4.5 * severity
+            cohorts.append(((rng.random(n) < expit(logit)).astype(float), expit(1.5 * logit), delta @ np.array([4, 2, 1])))
+        (y, p, pattern), (y_test, p_test, pattern_test) = cohorts
+        auc = roc_auc_score(y_test, p_test)
+        for check in (True, False):
+            rectifier = PatternRectifier(seed=seed, heldout_check=check).fit(y, p, pattern)
+            changes[check].append(roc_auc_score(y_test, rectifier.transform(p_test, pattern_test)) - auc)
+            proposed += (not check) and rectifier.summary()["applied"]
+    assert proposed >= 10
+    assert np.mean(changes[False]) < -0.002 <= np.mean(changes[True])
+
+
+def test_heldout_record_is_written_and_decides_the_task_and_the_fit_is_deterministic(tmp_path):
+    rng = np.random.default_rng(0)
+    predictions, _ = _write_stage_inputs(tmp_path, rng, n=1200)
+    for name in ("a", "b"):
+        run_rectify(tmp_path / "predictions.parquet", tmp_path / "labels.parquet", tmp_path / f"{name}.parquet", tmp_path / f"{name}.json",
+                    {"seed": 3})
+    assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet"))
+    record, out = json.loads((tmp_path / "a.json").read_text()), pd.read_parquet(tmp_path / "a.parquet")
+    for task in TASK_NAMES:
+        fitted = record["tasks"][task]
+        heldout = fitted["heldout"]
+        assert set(heldout) == {"splits", "log_loss_uncorrected", "log_loss_corrected", "brier_uncorrected", "brier_corrected",
+                                "auc_uncorrected", "auc_corrected", "applied"}
+        assert fitted["applied"] == heldout["applied"] == any(f["applied"] for f in fitted["patterns"].values())
+        if heldout["applied"]:
+            assert heldout["log_loss_corrected"] < heldout["log_loss_uncorrected"]
+            assert heldout["auc_corrected"] >= heldout["auc_uncorrected"]
+        else:
+            np.testing.assert_array_equal(out[f"p_{task}"], predictions[f"p_{task}"])
+    assert record["tasks"]["icu_90d"]["applied"]  # pattern 2's +0.3 bias, on ~300 validation patients
+
+
+def test_paper_estimator_and_paper_protocol_are_unchanged_on_a_fixed_case(tmp_path):
+    # Numbers recorded with the rectifier before the held-out check existed: neither the paper
+    # estimator nor the paper_crossfit_test protocol (either estimator) may move.
+    _write_stage_inputs(tmp_path, np.random.default_rng(0))
+    expected = {
+        ("validation", "paper"): ([244.23414359178196, 200.8332463534138, 216.54089802301087], [0.04, 0.03, 0.0],
+                                  {"0": -0.033287, "1": 0.022569, "2": 0.579309, "3": 0.039911}),
+        ("paper_crossfit_test", "paper"): ([186.40831529791524, 173.2734382719902, 172.744419841453], [0.05, 0.05, 0.05],
+                                           {"0": 0.121189, "1": 0.076476, "2": 0.175819, "3": 0.182669}),
+        ("paper_crossfit_test", "shrunk"): ([171.39789346406087, 164.1312774897691, 169.463149192752], [None, None, None],
+                                            {"0": 0.082223, "1": 0.052671, "2": 0.105358, "3": 0.128773}),
+    }
+    for (protocol, estimator), (sums, kappas, readmit_tau) in expected.items():
+        out = run_rectify(tmp_path / "predictions.parquet", tmp_path / "labels.parquet", tmp_path / "o.parquet", tmp_path / "o.json",
+                          {"seed": 1, "estimator": estimator}, protocol)
+        record = json.loads((tmp_path / "o.json").read_text())
+        assert [out[f"p_{task}"].sum() for task in ("readmit_30d", "icu_90d", "mortality_inhosp")] == pytest.approx(sums, rel=1e-12)
+        assert [record["tasks"][task]["kappa"] for task in ("readmit_30d", "icu_90d", "mortality_inhosp")] == kappas
+        assert {k: f["tau"] for k, f in record["tasks"]["readmit_30d"]["patterns"].items()} == pytest.approx(readmit_tau, abs=1e-6)
+        assert all(record["tasks"][task]["heldout"] is None for task in TASK_NAMES)
