@@ -10,12 +10,18 @@ min_version("9.0")
 configfile: f"{workflow.basedir}/config.yaml"
 
 
+# The report's front page (snakemake --report results/report.html): what this run is.
+report: "workflow/report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 
 # Light aggregation steps run where snakemake runs, not as cluster jobs.
 localrules:
     all,
+    calibration,
+    fairness,
     table1,
     table2,
     figure1,
@@ -23,6 +29,8 @@ localrules:
     data_quality,
     mechanism_sweep,
     tuning_table,
+    table3,
+    robustness_missing_ratio,
 
 
 include: "rules/synthesize.smk"
@@ -31,7 +39,9 @@ include: "rules/embed.smk"
 include: "rules/quality.smk"
 include: "rules/delta.smk"
 include: "rules/train.smk"
+include: "rules/scenarios.smk"
 include: "rules/report.smk"
+include: "rules/evaluation.smk"
 include: "rules/sweep.smk"
 
 

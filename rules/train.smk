@@ -45,7 +45,7 @@ rule train:
     log:
         "logs/train/{model}/split{split}_init{init}.log",
     params:
-        model_params=lambda wildcards: model_params(wildcards.model),
+        model_params=lambda wildcards: config["model_params"].get(wildcards.model, {}),  # fixed; tuning searches the rest
         training=TRAINING_PARAMS,
         tuning=config["tuning"],
     threads: config["training"]["num_threads"]
@@ -74,7 +74,7 @@ rule predict:
     log:
         "logs/predict/{model}/{scenario}.log",
     wildcard_constraints:
-        scenario=r"observed|drop_[A-Za-z0-9]+(_[0-9.]+)?",
+        scenario=r"observed|drop_[A-Za-z0-9]+(_[0-9.]+)?|keep_[A-Za-z0-9]+(\+[A-Za-z0-9]+)*",
     params:
         scenario_seed=config["predict"]["scenario_seed"],
     resources:
