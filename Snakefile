@@ -29,6 +29,7 @@ localrules:
     data_quality,
     mechanism_sweep,
     tuning_table,
+    paper,
     table3,
     robustness_missing_ratio,
 
@@ -54,3 +55,16 @@ rule all:
         "results/data_quality.csv",
         "results/tuning.csv",
     default_target: True
+
+
+# Everything a paper needs: the default outputs, the evaluation suite and both sweeps
+# (README, "Evaluation"). Far beyond the default run's budget: see the README for its time.
+rule paper:
+    input:
+        rules.all.input,
+        "results/comparisons.csv",
+        "results/calibration.csv",
+        "results/fairness.csv",
+        "results/table3.csv",
+        "results/robustness_missing_ratio.csv",
+        "results/mechanism_sweep.csv",

@@ -1,4 +1,8 @@
-"""δ assembly, Figure 1 statistics, patient-level splits and table summaries."""
+"""δ assembly, Figure 1 statistics, patient-level splits and table summaries (CIs, marks, LaTeX)."""
+
+import re
+import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -126,3 +130,140 @@ def test_table1_has_a_row_per_model_then_rectified_variants_then_the_oracle():
     assert rows == [["crl_mmnar", "raw"], ["drfuse", "raw"], ["crl_mmnar", "rectified"],
                     ["crl_mmnar", "paper_crossfit_test"], ["oracle", "ground_truth"], ["oracle", "recorded"],
                     ["oracle", "recorded_no_delta"]]
+
+
+# --------------------------------------------------------------------------------------------------
+# Table 1's bootstrap CIs, significance and best marks, and the LaTeX rendering
+
+
+def table_inputs():
+    """Metrics of five rows over two runs, their intervals and comparisons with the first reference."""
+    from mmnar.evaluation.paired import COLUMNS, INTERVAL_COLUMNS
+
+    means = {("crl_mmnar", "raw"): 0.75, ("basic_concat", "raw"): 0.70, ("crl_mmnar", "rectified"): 0.76,
+             ("crl_mmnar", "paper_crossfit_test"): 0.80, ("s_only", "raw"): 0.79, ("oracle", "ground_truth"): 0.9}
+    metrics = pd.DataFrame([{"model": m, "variant": v, "scenario": "observed", "split_seed": s, "init_seed": 0,
+                             "task": t, "metric": metric, "value": (means[(m, v)] if metric != "brier" else
+                                                                    1 - means[(m, v)]) + 0.01 * s, "n_patients": 100}
+                            for (m, v) in means for s in range(2) for t in TASK_NAMES
+                            for metric in ("auc", "auprc", "brier")])
+    intervals = pd.DataFrame([{"model": m, "variant": v, "task": t, "metric": metric, "estimate": value + 0.005,
+                               "ci_low": value - 0.03, "ci_high": value + 0.04, "n_patients": 100.0, "n_runs": 2}
+                              for (m, v), value in means.items() if m != "oracle" for t in TASK_NAMES
+                              for metric in ("auc", "auprc", "brier")], columns=INTERVAL_COLUMNS)
+    p_values = {("basic_concat", "raw"): 0.001, ("crl_mmnar", "rectified"): 0.20, ("crl_mmnar", "paper_crossfit_test"): 0.01,
+                ("s_only", "raw"): 0.04}
+    comparisons = pd.DataFrame([{"model": m, "variant": v, "reference": "crl_mmnar", "reference_role": "configured",
+                                 "reference_val_auc": np.nan, "task": t, "metric": metric,
+                                 "difference": means[(m, v)] - 0.75, "ci_low": means[(m, v)] - 0.76,
+                                 "ci_high": means[(m, v)] - 0.74, "p_value": p, "p_permutation": p,
+                                 "p_delong": p if metric == "auc" else np.nan, "n_patients": 100.0, "n_runs": 2}
+                                for (m, v), p in p_values.items() for t in TASK_NAMES
+                                for metric in ("auc", "auprc", "brier")], columns=COLUMNS)
+    # the same model as best single-modality reference: its rows must not be read as the configured ones
+    extra = comparisons[comparisons["model"] == "basic_concat"].assign(reference_role="best_single_modality",
+                                                                        reference="crl_mmnar", p_permutation=0.9)
+    rows = [("crl_mmnar", "raw"), ("basic_concat", "raw"), ("s_only", "raw"), ("crl_mmnar", "rectified"),
+            ("crl_mmnar", "paper_crossfit_test"), ("oracle", "ground_truth")]
+    return metrics, rows, pd.concat([comparisons, extra], ignore_index=True), intervals
+
+
+def test_cells_show_the_bootstrap_ci_and_mark_significant_differences():
+    metrics, rows, comparisons, intervals = table_inputs()
+    table = summarise(metrics, rows, comparisons=comparisons, reference="crl_mmnar", intervals=intervals)
+    concat = table.set_index(["model", "variant"]).loc[("basic_concat", "raw")]
+    assert concat["icu_90d_auc_ci_low"] == pytest.approx(0.67) and concat["icu_90d_auc_p_permutation"] == 0.001
+    assert concat["icu_90d_auc_p_delong"] == 0.001 and concat["icu_90d_brier_p_permutation"] == 0.001
+    markdown = to_markdown(table)
+    assert "| 0.705 ± 0.007 [0.670, 0.740] (Δ −0.050 [−0.060, −0.040])* | 0.705 ± 0.007 [0.670, 0.740]* | " \
+           "0.305 ± 0.007* |" in markdown                       # Brier: no CI shown, still marked
+    assert "**0.765** ± 0.007 [0.730, 0.800] (Δ 0.010 [0.000, 0.020]) |" in markdown   # p 0.2: no mark; best
+    assert "*: the paired permutation test against CRL-MMNAR (no rectifier)" in markdown and "p < 0.05" in markdown
+    assert "[low, high] after the sd: 95 % bootstrap CI over test patients" in markdown
+    assert markdown.count("±") == len(table) * 9                                  # the notes add none
+    body = markdown.split("\n\n")[0]
+    n_marked = 3 * 3 * 3                                      # basic_concat, paper_crossfit_test, s_only (p 0.04)
+    assert body.count("*") - 2 * body.count("**") == n_marked
+    stricter = to_markdown(table, significance_level=0.005)
+    assert stricter.split("\n\n")[0].count("*") - 2 * stricter.split("\n\n")[0].count("**") == 9
+
+
+def test_best_marks_skip_the_oracle_single_modality_test_label_variants_and_leaked_tasks():
+    from test_paired import AUDIT
+
+    metrics, rows, comparisons, intervals = table_inputs()
+    table = summarise(metrics, rows, comparisons=comparisons, reference="crl_mmnar", intervals=intervals, audit=AUDIT)
+    best = table.set_index(["model", "variant"])
+    for task in ("readmit_30d", "icu_90d"):
+        for metric in ("auc", "auprc", "brier"):                  # brier is 1 − mean here: lowest is the same row
+            assert best[f"{task}_{metric}_best"].tolist() == [row == ("crl_mmnar", "rectified") for row in rows]
+    assert not table[[f"mortality_inhosp_{m}_best" for m in ("auc", "auprc", "brier")]].any().any()   # leaked
+    markdown = to_markdown(table)
+    assert markdown.count("**0.765**") == 4 and markdown.count("**0.245**") == 2 and "**0.805**" not in markdown and "**0.795**" not in markdown
+    assert "Bold: best mean of the column" in markdown
+
+
+def unescaped(text, char):
+    return len(re.findall(r"(?<!\\)" + re.escape(char), text))
+
+
+def balanced(text):
+    depth = 0
+    for char in re.sub(r"\\[{}]", "", text):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def test_latex_escapes_and_lays_out_a_booktabs_table():
+    from mmnar.reporting.latex import escape, latex_table
+
+    assert escape("a_b & 50% #1 {x} ~ ^ \\ <") == \
+        r"a\_b \& 50\% \#1 \{x\} \textasciitilde{} \textasciicircum{} \textbackslash{} \textless{}"
+    assert escape("**0.7** ± 0.1*") == r"\textbf{0.7} $\pm$ 0.1\textsuperscript{*}"
+    assert escape("Δ −0.01 †") == r"$\Delta$ $-$0.01 \textsuperscript{\dag}"
+    tex = latex_table(["A_1", "B"], [["x & y", "1%"]], caption="Cap_tion 5 %", label="tab:x", notes=["n_1"],
+                      groups=[("", 1), ("grp_1", 1)])
+    assert tex.count(r"\toprule") == tex.count(r"\midrule") == tex.count(r"\bottomrule") == 1
+    assert r"x \& y & 1\%" in tex and r"\caption{Cap\_tion 5 \%}" in tex and r"n\_1\par" in tex and balanced(tex)
+    with pytest.raises(ValueError, match="every row"):
+        latex_table(["a", "b"], [["1"]], caption="c", label="l")
+
+
+def test_table1_latex_has_every_cell_escaped_and_the_footnotes(tmp_path):
+    from test_paired import AUDIT
+
+    from mmnar.reporting.tables import to_latex, write_table
+
+    metrics, rows, comparisons, intervals = table_inputs()
+    labels = {("basic_concat", "raw"): "Concat & zero_imputation (100% of S)"}
+    table = summarise(metrics, rows, labels, comparisons, "crl_mmnar", AUDIT, intervals)
+    tex = to_latex(table, {"mortality_inhosp": ["window reaches discharge"]})
+    assert tex.startswith(r"% requires \usepackage{booktabs}") and balanced(tex) and unescaped(tex, "$") % 2 == 0
+    lines = tex.splitlines()
+    body = lines[lines.index(r"\midrule") + 1:lines.index(r"\bottomrule")]
+    assert len(body) == len(table) and all(unescaped(line, "&") == 3 + 9 - 1 for line in body)
+    assert r"Concat \& zero\_imputation (100\% of S)" in tex and "_" not in tex.replace(r"\_", "")
+    assert r"\multicolumn{3}{c}{readmit\_30d}" in tex and r"\cmidrule(lr){4-6}" in tex
+    assert r"\textbf{0.765}" in tex and r"(\textsuperscript{\dag}" not in tex
+    assert r"0.705 $\pm$ 0.007 [0.670, 0.740] ($\Delta$ $-$0.050 [$-$0.060, $-$0.040])\textsuperscript{*} " \
+           r"\textsuperscript{\dag}" in tex                       # mortality_inhosp is leaked
+    assert r"\textsuperscript{\dag} leaked: mortality\_inhosp: window reaches discharge" in tex
+    assert r"p \textless{} 0.05" in tex and "results/comparisons.csv" in tex.replace(r"\_", "_")
+    # write_table renders the same file next to the markdown
+    for name, frame in (("metrics", metrics), ("comparisons", comparisons), ("audit", AUDIT), ("intervals", intervals)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    write_table([tmp_path / "metrics.csv"], rows, tmp_path / "t.csv", tmp_path / "t.md", labels,
+                tmp_path / "comparisons.csv", "crl_mmnar", tmp_path / "audit.csv", tmp_path / "intervals.csv",
+                tmp_path / "t.tex", caption="Table_2: ablation", label="tab:table2")
+    written = (tmp_path / "t.tex").read_text()
+    assert r"\caption{Table\_2: ablation}" in written and r"\label{tab:table2}" in written and balanced(written)
+    assert pd.read_csv(tmp_path / "t.csv")["basic_concat" == pd.read_csv(tmp_path / "t.csv")["model"]].shape[0] == 1
+    if shutil.which("pdflatex"):                             # where LaTeX is installed: it compiles
+        document = tmp_path / "doc.tex"
+        document.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+                            f"{written}\n\\end{{document}}\n")
+        result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", document.name],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout[-3000:]

@@ -41,7 +41,24 @@ def test_table1_has_a_row_per_registered_model_from_the_same_runs(finished_run):
     assert markdown.count("±") == len(table) * 9   # Δ and † add no ±
     # paired AUC differences to the first reference (crl_mmnar), on the same test patients
     comparisons = pd.read_csv(finished_run / "results/comparisons.csv")
-    assert set(comparisons["reference"]) == {"crl_mmnar", "basic_concat"} and comparisons["n_runs"].max() == 2
+    configured = comparisons[comparisons["reference_role"] == "configured"]
+    assert set(configured["reference"]) == {"crl_mmnar", "basic_concat"} and comparisons["n_runs"].max() == 2
+    # per task, the best single-modality model by validation AUC is a reference too
+    best = comparisons[comparisons["reference_role"] == "best_single_modality"]
+    single = {name for name, spec in specs().items() if spec.restrict_to}
+    assert set(best["task"]) == set(TASK_NAMES) and set(best["reference"]) <= single
+    assert (best.groupby("task")["reference"].nunique() == 1).all() and best["reference_val_auc"].notna().all()
+    defined = comparisons[comparisons["n_runs"] > 0]
+    assert defined["p_permutation"].between(0, 1).all()
+    assert defined.loc[defined["metric"] == "auc", "p_delong"].notna().all()
+    assert defined.loc[defined["metric"] != "auc", "p_delong"].isna().all()
+    intervals = pd.read_csv(finished_run / "results/model_intervals.csv")
+    ci = table[[f"{t}_auc_ci_low" for t in TASK_NAMES]]
+    assert ci[table["model"] == "crl_mmnar"].notna().all().all() and ci[table["model"] == "oracle"].isna().all().all()
+    assert len(intervals) == (len(table) - 3) * len(TASK_NAMES) * 3
+    for name in ("table1", "table2"):
+        tex = (finished_run / f"results/{name}.tex").read_text()
+        assert r"\toprule" in tex and r"\bottomrule" in tex and tex.count("{") == tex.count("}")
     raw = table["variant"] == "raw"
     for task in TASK_NAMES:
         diff = table[f"{task}_auc_diff"]
@@ -67,6 +84,31 @@ def test_figure1_and_ablation_table_exist(finished_run):
 
 def used_feature_groups(workdir: Path) -> dict[str, list[str]]:
     return json.loads((workdir / "data/embeddings/S.feature_groups.json").read_text())
+
+
+def test_calibration_and_fairness_run_alone_on_the_finished_run(finished_run):
+    """Both targets on the run's saved predictions: two jobs, no retraining; rows for every model × task."""
+    result = snakemake(finished_run, "--cores", "2", "results/calibration.csv", "results/fairness.csv")
+    stats = result.stdout + result.stderr
+    ran = stats[stats.index("Job stats:"):].split("total")[0]
+    assert "calibration" in ran and "fairness" in ran and "train" not in ran and "predict" not in ran
+    expected = {(m, "raw", t) for m in specs() for t in TASK_NAMES} | {("crl_mmnar", "rectified", t) for t in TASK_NAMES}
+    calibration = pd.read_csv(finished_run / "results/calibration.csv")
+    assert set(zip(calibration["model"], calibration["variant"], calibration["task"])) == expected
+    summary = calibration[(calibration["kind"] == "summary") & (calibration["run"] == "mean")]
+    assert len(summary) == len(expected) and summary["ece"].notna().all() and (summary["n_runs"] == 2).all()
+    bins = calibration[calibration["kind"] == "reliability"]
+    assert ((bins["n_patients"] == 0) | (bins["n_patients"] >= 10) | bins["suppressed"]).all()   # 0: emptied by ties
+    assert bins.loc[bins["suppressed"], ["n_patients", "observed_rate"]].isna().all().all()
+    fairness = pd.read_csv(finished_run / "results/fairness.csv")
+    assert set(zip(fairness["model"], fairness["variant"], fairness["task"])) == expected
+    gaps = fairness[fairness["group"] == "gap"]
+    assert len(gaps) == len(expected) * 3 and set(gaps["attribute"]) == {"race", "sex", "age"}
+    shown = fairness[~fairness["suppressed"] & (fairness["group"] != "gap")]
+    assert (shown["n_patients"] >= 10).all() and (shown["n_positives"] >= 10).all()
+    assert fairness.loc[fairness["group"] == "all", "threshold"].notna().any()
+    for png in ("calibration.png", "fairness.png"):
+        assert (finished_run / "results" / png).stat().st_size > 10_000
 
 
 def test_s_holds_every_feature_group_the_window_allows_and_no_other(finished_run):
@@ -205,6 +247,77 @@ def snakemake_in(folder: Path, *args: str):
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=folder)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
+
+
+def test_table3_and_missing_ratio_robustness_reuse_the_ordinary_models(finished_run, tmp_path):
+    """Both targets on a small setting: only the scenario models are trained; a row per model ×
+    configuration × protocol × task (Table 3) and per model × ratio × task (robustness)."""
+    models, configurations, ratios = ["basic_concat", "logreg_s_delta"], ["all", "T+R"], [0.0, 0.5]
+    small = write_config(tmp_path / "scenarios.yaml", {
+        "table3": {"models": models, "configurations": configurations},
+        "robustness": {"models": models[:1], "ratios": ratios}})
+    targets = ("results/table3.csv", "results/robustness_missing_ratio.csv")
+    jobs = planned_jobs(finished_run, targets[0], configs=(TINY_CONFIG, small))
+    assert "train" not in jobs and jobs["train_scenario"] == len(models)  # keep_T+R on split 0 only
+    assert jobs["predict"] == len(models)  # the ordinary models under keep_T+R (evaluated_only)
+    snakemake(finished_run, "--cores", "2", *targets, configs=(TINY_CONFIG, small))
+
+    table = pd.read_csv(finished_run / targets[0])
+    cells = [(m, c, p, t) for m in models for c in configurations for p in ("trained_and_evaluated", "evaluated_only")
+             for t in TASK_NAMES]
+    assert list(zip(table["model"], table["configuration"], table["protocol"], table["task"])) == cells
+    assert table[["auc", "auc_ci_low", "auc_ci_high", "auprc"]].notna().all().all() and (table["n_runs"] == 1).all()
+    assert ((table["auc_ci_low"] <= table["auc"]) & (table["auc"] <= table["auc_ci_high"])).all()
+    everything = table[table["configuration"] == "all"].set_index(["model", "task", "protocol"])["auc"].unstack()
+    assert (everything["trained_and_evaluated"] == everything["evaluated_only"]).all()  # the ordinary model, twice
+    assert (table["leaked"] == (table["task"] == "mortality_inhosp")).all()
+    assert "† leaked: mortality_inhosp" in (finished_run / "results/table3.md").read_text()
+    assert r"\toprule" in (finished_run / "results/table3.tex").read_text()
+    assert (finished_run / "results/scenario_models/keep_T+R/basic_concat/split0/init0/model.pt").exists()
+    assert not list((finished_run / "results/scenario_models").glob("*/*/split1"))  # the first split seed only
+
+    robustness = pd.read_csv(finished_run / targets[1])
+    assert list(zip(robustness["model"], robustness["ratio"], robustness["task"])) == [
+        (models[0], r, t) for r in ratios for t in TASK_NAMES]
+    assert robustness["auc"].notna().all() and (robustness["modality"] == "I").all()
+    assert (finished_run / "results/robustness_missing_ratio.png").stat().st_size > 10_000
+
+
+def test_every_model_gets_the_same_tuning_budget_chosen_on_validation(finished_run):
+    snakemake(finished_run, "--cores", "2", "results/tuning.csv")
+    tuning = pd.read_csv(finished_run / "results/tuning.csv")
+    assert sorted(set(tuning["model"])) == sorted(specs()) and (tuning["n_trials"] == 2).all()
+    assert (tuning["validation_score"] <= tuning["default_score"]).all()
+    logreg = tuning[tuning["model"] == "logreg_s"]
+    assert logreg["model.C"].notna().all()  # not fixed by the config: searched
+    crl = tuning[tuning["model"] == "crl_mmnar"]
+    assert "model.hidden_dim" not in crl or crl["model.hidden_dim"].isna().all()  # fixed by tiny.yaml
+    assert crl["training.lr"].notna().all()
+
+
+REPORTED = ("results/table1.csv", "results/table2.csv", "results/figure1_pattern_outcomes.png",
+            "results/leakage_audit.csv", "results/data_quality.csv", "results/comparisons.csv",
+            "results/calibration.csv", "results/calibration.png", "results/fairness.csv", "results/fairness.png",
+            "results/tuning.csv")
+
+
+def test_html_report_lists_every_artefact_and_renders(finished_run, tmp_path):
+    """``snakemake --report`` over the evaluation targets: every artefact and the run's front page are in
+    it, and Chromium draws it (the page is built by JavaScript, so parsing alone proves little)."""
+    snakemake(finished_run, "--cores", "2", "results/tuning.csv", "results/calibration.csv", "results/fairness.csv")
+    snakemake(finished_run, "--report", "results/report.html", *REPORTED)
+    html = (finished_run / "results/report.html").read_text()
+    for artefact in REPORTED:
+        assert Path(artefact).name in html, artefact
+    assert "does modelling modality missingness-not-at-random" in html and "240" in html  # front page, this run
+    from mmnar.reporting.screenshot import chromium, screenshot
+
+    if chromium() is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(screenshot(finished_run / "results/report.html", tmp_path / "report.png"))
+    assert pixels.shape[:2] == (900, 1400) and pixels[..., :3].std() > 0.05  # not a blank page
 
 
 def test_results_hold_no_patient_level_data(finished_run):

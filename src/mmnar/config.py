@@ -163,7 +163,42 @@ def with_registry(schema: dict) -> dict:
         properties["features"]["properties"]["groups"]["items"] = {"enum": list(feature_group_names())}
     if "reporting" in properties and "references" in properties["reporting"].get("properties", {}):
         properties["reporting"]["properties"]["references"]["items"] = {"enum": names}
+    for sweep in ("table3", "robustness"):  # models trained under a modality scenario
+        if sweep in properties:
+            properties[sweep]["properties"]["models"]["items"] = {"enum": names}
     return schema
+
+
+def check_scenario_sweeps(config: Mapping) -> None:
+    """Table 3's modality configurations and the robustness modality name registered modalities, and
+    their split seeds are runs of the main workflow (their ordinary models are reused)."""
+    from mmnar.modalities.registry import names as modality_names
+    from mmnar.model_input.scenarios import configuration_modalities, configuration_scenario
+
+    modalities = modality_names()
+    seeds = config["split"]["seeds"]
+    table3, robustness = config.get("table3"), config.get("robustness")
+    if table3:
+        scenarios = {}
+        for k, configuration in enumerate(table3.get("configurations", ())):
+            try:
+                configuration_modalities(configuration, modalities)
+            except ValueError:
+                raise ConfigError(f"config 'table3.configurations[{k}]': {configuration!r} is not 'all' or registered "
+                                  f"modalities {list(modalities)} joined by '+' (e.g. 'T+R')") from None
+            scenario = configuration_scenario(configuration, modalities)
+            if scenario in scenarios:
+                raise ConfigError(f"config 'table3.configurations[{k}]': {configuration!r} is the same configuration as "
+                                  f"{scenarios[scenario]!r}; list it once")
+            scenarios[scenario] = configuration
+    if robustness and robustness.get("modality", "I") not in modalities:
+        raise ConfigError(f"config 'robustness.modality': {robustness['modality']!r} is not a registered modality; "
+                          f"use one of {list(modalities)}")
+    for name, sweep in (("table3", table3), ("robustness", robustness)):
+        unknown = [s for s in (sweep or {}).get("split_seeds") or () if s not in seeds]
+        if unknown:
+            raise ConfigError(f"config '{name}.split_seeds': {unknown} not in 'split.seeds' {seeds}; use seeds of the "
+                              "main runs (their ordinary models are reused), or null for the first one")
 
 
 def dotted_key(path: Iterable[Any]) -> str:
@@ -362,6 +397,7 @@ def check_config(config: dict, *, main_process: bool = True, local_jobs: bool = 
             preflight(config)
     training = config["training"]
     check_model_params(config)
+    check_scenario_sweeps(config)
     check_feature_groups(config, check_files=main_process)
     split = config["split"]
     if split["val_fraction"] + split["test_fraction"] >= 0.8:

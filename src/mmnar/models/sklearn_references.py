@@ -169,6 +169,12 @@ class Reference:
             max_iter=int(params["max_iter"]), learning_rate=float(params["learning_rate"]),
             max_leaf_nodes=int(params["max_leaf_nodes"]), l2_regularization=float(params["l2_regularization"]),
             early_stopping=early, random_state=seed)
+        # a feature no training patient has (S removed by a keep_ scenario) cannot be binned by scikit-learn;
+        # as a constant it is never split on, so the trees and their predictions are those of the other features
+        empty = np.isnan(np.asarray(x, dtype=np.float64)).all(axis=0)
+        if empty.any():
+            x = np.where(empty, 0.0, x)
+            x_val = None if x_val is None else np.where(empty, 0.0, x_val)
         if early:
             model.fit(x, y, X_val=x_val, y_val=np.asarray(y_val).astype(np.int64))
         else:

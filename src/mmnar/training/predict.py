@@ -6,7 +6,11 @@ preprocessing unchanged (so a model trained on all modalities is evaluated witho
 - ``observed``: the data as recorded;
 - ``drop_<m>``: modality ``m`` removed for every patient (δ_m = 0, its values as if never measured);
 - ``drop_<m>_<p>``: ``m`` removed for a random fraction ``p`` (0 < p ≤ 1) of the patients who have it,
-  drawn with ``scenario_seed`` so every model loses the same patients' data.
+  drawn with ``scenario_seed`` so every model loses the same patients' data;
+- ``keep_<m>+<m>…``: every modality not listed removed for every patient.
+
+The grammar lives in :mod:`mmnar.model_input.scenarios` (the train stage applies the same scenarios
+to train a model under one); its names are re-exported here.
 
 Torch models are rebuilt from their state dict; estimator models (the scikit-learn references)
 predict from their saved arrays (:mod:`mmnar.training.estimators`). Both see the scenario the same
@@ -15,8 +19,6 @@ way: δ_m = 0, and the model's own treatment of a missing modality replaces m's 
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,45 +28,11 @@ import torch
 from mmnar.data.tasks import TASKS
 from mmnar.io import atomic_path
 from mmnar.model_input.inputs import RawInputs, load_raw_inputs
+from mmnar.model_input.scenarios import OBSERVED, Scenario, apply_scenario, parse_scenario  # noqa: F401 (re-exported)
 from mmnar.models.base import ESTIMATOR, InputSpec, SeriesShape
 from mmnar.models.registry import get as get_spec
 from mmnar.training.estimators import checkpoint_probabilities
 from mmnar.training.trainer import align_split, eligible_rows, model_inputs, predict_logits, probabilities
-
-OBSERVED = "observed"
-_DROP = re.compile(r"drop_(?P<modality>[A-Za-z0-9]+?)(?:_(?P<fraction>0?\.\d+|1(?:\.0+)?))?")
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    modality: str | None = None
-    fraction: float = 1.0
-
-
-def parse_scenario(name: str, modalities: tuple[str, ...]) -> Scenario:
-    """The :class:`Scenario` a name describes; an unknown modality or a bad fraction is an error."""
-    if name == OBSERVED:
-        return Scenario(name)
-    match = _DROP.fullmatch(name)
-    if not match or match["modality"] not in modalities:
-        raise ValueError(f"unknown scenario {name!r}: use 'observed', 'drop_<m>' or 'drop_<m>_<p>' "
-                         f"with m in {list(modalities)} and 0 < p <= 1")
-    return Scenario(name, match["modality"], float(match["fraction"] or 1.0))
-
-
-def apply_scenario(raw: RawInputs, scenario: Scenario, seed: int) -> RawInputs:
-    """A copy of ``raw`` with the scenario's modality removed for the chosen patients."""
-    if scenario.modality is None:
-        return raw
-    column = raw.modalities.index(scenario.modality)
-    delta = raw.delta.copy()
-    have = np.flatnonzero(delta[:, column] == 1)
-    n_drop = int(round(scenario.fraction * len(have)))
-    dropped = np.random.default_rng(seed).choice(have, size=n_drop, replace=False) if n_drop < len(have) else have
-    delta[dropped, column] = 0
-    # model_inputs zeroes (vectors) / blanks (series) every δ = 0 row; an estimator's design treats it as missing
-    return replace(raw, delta=delta)
 
 
 def rebuild(checkpoint: dict) -> tuple[torch.nn.Module, dict, dict[str, str]]:

@@ -37,6 +37,7 @@ from mmnar.data.tasks import TASKS
 from mmnar.io import atomic_path
 from mmnar.modalities.registry import names as modality_names
 from mmnar.model_input.inputs import load_raw_inputs
+from mmnar.model_input.scenarios import OBSERVED, apply_scenario, parse_scenario
 from mmnar.models.base import TORCH, ModelSpec, Search
 from mmnar.models.registry import get as get_spec
 from mmnar.training import estimators, trainer
@@ -169,12 +170,19 @@ def _fit(spec, params, settings, raw, labels, split, seed):
 
 def run_train(model_name: str, model_input_dir: Path, split_path: Path, model_out: Path, history_out: Path,
               model_params: Mapping[str, Any] | None, training: Mapping[str, Any] | None, split_seed: int,
-              init_seed: int, tuning: Mapping[str, Any] | None = None, tuning_out: Path | None = None):
+              init_seed: int, tuning: Mapping[str, Any] | None = None, tuning_out: Path | None = None,
+              scenario: str = OBSERVED, scenario_seed: int = 0):
     """The ``train`` stage: tune and fit one model on one split with one initialisation seed; write
-    the kept model's checkpoint (with its chosen parameters), its history and the trial table."""
+    the kept model's checkpoint (with its chosen parameters), its history and the trial table.
+
+    ``scenario`` (:mod:`mmnar.model_input.scenarios`, e.g. ``keep_T+R``, ``drop_I_0.4``) is applied to
+    the raw inputs of every patient (train, validation and test alike) before anything is fitted, with
+    ``scenario_seed`` (the predict stage's, so predicting under the same scenario removes the same
+    patients' data); the checkpoint records it."""
     spec = get_spec(model_name)
     reads = spec.reads(modality_names(), spec.resolve(model_params))
     raw, labels = load_raw_inputs(model_input_dir, reads)
+    raw = apply_scenario(raw, parse_scenario(scenario, raw.modalities), scenario_seed)
     split = trainer.align_split(labels["subject_id"], split_path)
     best, table = tune(spec, model_params, training, tuning, raw, trainer.label_matrix(labels), split,
                        split_seed, init_seed)
@@ -183,6 +191,8 @@ def run_train(model_name: str, model_input_dir: Path, split_path: Path, model_ou
         saved["training"] = {k: best.training[k] for k in TRAINER_SEARCH}
     else:
         saved = estimators.checkpoint(spec, best.model_params, best.result, raw, split_seed, init_seed)
+    if scenario != OBSERVED:  # an ordinary model's checkpoint stays as it was
+        saved["scenario"] = {"name": scenario, "seed": int(scenario_seed)}
     with atomic_path(model_out) as tmp:
         torch.save(saved, tmp)
     with atomic_path(history_out) as tmp:
