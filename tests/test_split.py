@@ -1,17 +1,8 @@
 """The folds scheme: disjoint test sets across split seeds, the config check of colliding seeds."""
-import numpy as np
-import pandas as pd
 import pytest
 
 from mmnar.data.split import fold_collisions, make_split, n_folds
-
-
-def labels(n=1000, seed=0):
-    rng = np.random.default_rng(seed)
-    death = (rng.random(n) < 0.1).astype(float)
-    readmit = np.where(death == 1, np.nan, (rng.random(n) < 0.2).astype(float))
-    return pd.DataFrame({"subject_id": np.arange(n) + 100, "mortality_inhosp": death,
-                         "readmit_30d": readmit, "icu_90d": readmit})
+from test_delta_split_tables import synthetic_labels as labels
 
 
 def test_folds_give_disjoint_test_sets_covering_the_cohort():

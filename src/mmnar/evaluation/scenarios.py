@@ -14,6 +14,10 @@ the run (split and initialisation seed) and its patient set (their labels), so e
 test patients is scored on the same resamples. A run whose patients hold a single class is left out
 and ``n_runs`` says how many remain.
 
+The cells themselves (:func:`table3_cells`, :func:`robustness_cells`), which scenario each cell's
+models are trained under and which prediction file each cell and run reads (:func:`cell_files`) are
+listed here too, so the workflow's rules only name the paths.
+
 Metrics on a resample come from ranks of the resampled predictions (midranks for ties): AUC as the
 Mann–Whitney statistic, AUPRC as scikit-learn's average precision (each positive's precision at its own
 threshold, ties included), equal to ``roc_auc_score`` and ``average_precision_score`` on the resampled
@@ -22,10 +26,8 @@ arrays (tests/test_scenarios.py).
 
 from __future__ import annotations
 
-import logging
 import zlib
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,8 +35,6 @@ from scipy.stats import rankdata
 
 from mmnar.data.tasks import TASK_NAMES
 from mmnar.model_input.scenarios import OBSERVED, configuration_scenario, ratio_scenario
-
-log = logging.getLogger(__name__)
 
 METRICS = ("auc", "auprc")
 COLUMNS = ["task", "metric", "estimate", "ci_low", "ci_high", "n_patients", "n_runs"]
@@ -197,7 +197,3 @@ def cell_metrics(cells: Sequence[Mapping], labels: pd.DataFrame, splits: Sequenc
                 done[memo] = bootstrap_ci(runs, n_resamples, seed)
             rows.extend({**keys, "task": task, **row} for row in done[memo])
     return pd.DataFrame(rows, columns=[*(k for k in cells[0] if k != "predictions"), *COLUMNS] if cells else COLUMNS)
-
-
-def read_splits(paths: Sequence[str | Path]) -> list[pd.DataFrame]:
-    return [pd.read_parquet(path) for path in paths]
