@@ -101,7 +101,8 @@ def test_a_model_trained_under_keep_s_never_sees_the_other_modalities(tmp_path, 
     # the ordinary model does read I/T/R: the same change moves its predictions
     ordinary = runs["recorded", "observed"][0]
     changed = predict(ordinary, scrambled[1], "observed", 0)[0]
-    assert not np.allclose(predict(ordinary, recorded[1], "observed", 0)[0].filter(like="p_"), changed.filter(like="p_"))
+    unchanged = predict(ordinary, recorded[1], "observed", 0)[0]
+    assert not np.allclose(unchanged.filter(like="p_"), changed.filter(like="p_"))
 
 
 def test_boosting_trains_when_a_scenario_removes_s_for_everyone(tmp_path):
@@ -212,3 +213,29 @@ def test_the_sweep_keys_have_defaults(config):
     check_config(config, main_process=False)
     assert config["table3"]["configurations"][0] == "all" and config["table3"]["split_seeds"] is None
     assert config["robustness"]["modality"] == "I" and config["robustness"]["ratios"][0] == 0
+
+
+def test_table3_rows_marks_and_renderings():
+    from mmnar.reporting.robustness import table3, table3_latex, table3_markdown
+
+    rng = np.random.default_rng(0)
+    ids = np.arange(200)
+    tasks = ("readmit_30d", "icu_90d", "mortality_inhosp")
+    labels = pd.DataFrame({"subject_id": ids, **{t: (rng.random(200) < 0.3).astype(float) for t in tasks}})
+    split = pd.DataFrame({"subject_id": ids, "split": np.where(ids < 100, "test", "train")})
+    good = pd.DataFrame({"subject_id": ids, **{f"p_{t}": labels[t] * 0.4 + rng.random(200) * 0.6 for t in tasks}})
+    empty = good.assign(**{f"p_{t}": np.nan for t in tasks})   # e.g. i_only when no test patient keeps I
+    cells = table3_cells(["basic_concat", "i_only"], ["all", "S"], MODALITIES)
+    predictions = [good] * 4 + [empty] * 4
+    audit = pd.DataFrame({"check": ["notes mention death"], "task": ["mortality_inhosp"], "modality": ["T"],
+                          "leaks": [True]})
+    table = table3(cells, predictions, labels, [split], [(0, 0)], audit, n_resamples=50)
+    assert len(table) == 2 * 2 * 2 * 3 and table["leaked"].tolist() == [False, False, True] * 8
+    assert table.loc[table["model"] == "basic_concat", "auc"].notna().all()
+    assert table.loc[table["model"] == "i_only", ["auc", "n_test_patients"]].isna().all().all()
+    assert (table.loc[table["model"] == "i_only", "n_runs"] == 0).all()
+    markdown = table3_markdown(table, {"mortality_inhosp": ["notes mention death (T)"]}, 50)
+    assert markdown.count("### ") == 2 and "| I only (patients with I) | S | – | – |" in markdown
+    assert "† leaked: mortality_inhosp: notes mention death (T)" in markdown
+    latex = table3_latex(table, {}, 50)
+    assert latex.count(r"\begin{tabular}") == 2 and r"\textsuperscript{\dag}" in latex

@@ -124,7 +124,8 @@ def resampled_metrics(y: np.ndarray, p: np.ndarray, index: np.ndarray) -> dict[s
 def run_rng(seed: int, run_key: Sequence[int], y: np.ndarray) -> np.random.Generator:
     """The resample stream of one run's patient set: the seed, the run and the set's labels."""
     y = np.asarray(y, dtype=np.float64)
-    return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, run_key), zlib.crc32(y.tobytes()), len(y)]))
+    entropy = [int(seed), *map(int, run_key), zlib.crc32(y.tobytes()), len(y)]
+    return np.random.default_rng(np.random.SeedSequence(entropy))
 
 
 def bootstrap_ci(runs: Sequence[tuple[Sequence[int], np.ndarray, np.ndarray]], n_resamples: int = 1000,

@@ -69,8 +69,9 @@ def widen(metrics: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         row = dict(zip([*keys, "task"], key))
         by_metric = group.set_index("metric")
         for metric in METRICS:
-            row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = (
-                by_metric.loc[metric, ["estimate", "ci_low", "ci_high"]] if metric in by_metric.index else (np.nan,) * 3)
+            values = ([np.nan] * 3 if metric not in by_metric.index
+                      else by_metric.loc[metric, ["estimate", "ci_low", "ci_high"]])
+            row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = values
         first = by_metric.loc[METRICS[0]] if METRICS[0] in by_metric.index else by_metric.iloc[0]
         row["n_test_patients"], row["n_runs"] = first["n_patients"], int(first["n_runs"])
         rows.append(row)
@@ -93,6 +94,12 @@ def _cell(row: Mapping, metric: str, leaked: bool) -> str:
     if not np.isfinite(value):
         return "–"
     return f"{value:.3f} [{row[f'{metric}_ci_low']:.3f}, {row[f'{metric}_ci_high']:.3f}]" + (" †" if leaked else "")
+
+
+def _count(values: pd.Series) -> str:
+    """The most test patients of a row's tasks, or a dash when none was evaluated."""
+    value = values.max()
+    return f"{value:.0f}" if np.isfinite(value) else "–"
 
 
 def _notes(table: pd.DataFrame, leaks: Mapping[str, Sequence[str]], n_resamples: int) -> list[str]:
@@ -135,7 +142,7 @@ def table3_markdown(table: pd.DataFrame, leaks: Mapping[str, Sequence[str]], n_r
         lines = [f"### {title} (`{protocol}`)", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for (model, configuration), group in rows.groupby(["model", "configuration"], sort=False):
             by_task = group.set_index("task")
-            cells = [by_task["label"].iloc[0], configuration, f"{by_task['n_test_patients'].max():.0f}"]
+            cells = [by_task["label"].iloc[0], configuration, _count(by_task['n_test_patients'])]
             cells += [_cell(by_task.loc[t], m, bool(by_task.loc[t, "leaked"])) for t in tasks for m in METRICS]
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
@@ -230,7 +237,7 @@ def robustness_markdown(table: pd.DataFrame, leaks: Mapping[str, Sequence[str]],
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (_, ratio), group in table.groupby(["model", "ratio"], sort=False):
         by_task = group.set_index("task")
-        cells = [by_task["label"].iloc[0], f"{ratio:g}", f"{by_task['n_test_patients'].max():.0f}"]
+        cells = [by_task["label"].iloc[0], f"{ratio:g}", _count(by_task['n_test_patients'])]
         cells += [_cell(by_task.loc[t], m, bool(by_task.loc[t, "leaked"])) for t in tasks for m in METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"{modality} removed at random for that share of the patients who have it, in training, validation "
@@ -244,8 +251,9 @@ def write_robustness(cells: Sequence[Mapping], predictions: Sequence[str | Path]
                      out_csv: str | Path, out_md: str | Path, out_png: str | Path, n_resamples: int = 1000,
                      seed: int = 0) -> pd.DataFrame:
     audit = pd.read_csv(audit_path) if audit_path else None
-    table = robustness_table(cells, predictions, pd.read_parquet(labels_path), [pd.read_parquet(p) for p in split_paths],
-                             run_keys, audit, n_resamples, seed)
+    splits = [pd.read_parquet(p) for p in split_paths]
+    labels = pd.read_parquet(labels_path)
+    table = robustness_table(cells, predictions, labels, splits, run_keys, audit, n_resamples, seed)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(out_md) as tmp:
