@@ -143,6 +143,16 @@ def test_the_bootstrap_is_seeded():
 # The paired permutation test
 
 
+def assert_permuted_differences_equal_sklearn(y, a, b, swaps) -> dict:
+    """``permuted_differences`` against scikit-learn on every assignment of ``swaps``."""
+    permuted = permuted_differences(y, a, b, swaps)
+    for k, swap in enumerate(swaps):
+        model, reference = np.where(swap, b, a), np.where(swap, a, b)
+        for metric, score in (("auc", roc_auc_score), ("auprc", average_precision_score), ("brier", brier_score_loss)):
+            assert permuted[metric][k] == pytest.approx(score(y, model) - score(y, reference), abs=1e-12)
+    return permuted
+
+
 def test_permuted_differences_equal_sklearn_on_every_assignment_of_a_small_case():
     """Exhaustive: all 2^4 swaps of four patients; by hand, with the reference the mirror image of a
     perfect model (b = 1 − a), only "swap none" (Δ AUC +1) and "swap all" (−1) reach |Δ| = 1, so the
@@ -151,14 +161,7 @@ def test_permuted_differences_equal_sklearn_on_every_assignment_of_a_small_case(
     a = np.array([0.9, 0.8, 0.2, 0.1])
     b = 1 - a
     swaps = np.array(list(itertools.product([False, True], repeat=4)))
-    permuted = permuted_differences(y, a, b, swaps)
-    for k, swap in enumerate(swaps):
-        model, reference = np.where(swap, b, a), np.where(swap, a, b)
-        assert permuted["auc"][k] == pytest.approx(roc_auc_score(y, model) - roc_auc_score(y, reference), abs=1e-12)
-        assert permuted["auprc"][k] == pytest.approx(
-            average_precision_score(y, model) - average_precision_score(y, reference), abs=1e-12)
-        assert permuted["brier"][k] == pytest.approx(
-            brier_score_loss(y, model) - brier_score_loss(y, reference), abs=1e-12)
+    permuted = assert_permuted_differences_equal_sklearn(y, a, b, swaps)
     extreme = np.flatnonzero(np.isclose(np.abs(permuted["auc"]), 1))
     assert extreme.tolist() == [0, 15] and permuted["auc"][0] == 1 and permuted["auc"][15] == -1
     exact = np.mean(np.abs(permuted["auc"]) >= 1 - 1e-12)
@@ -175,14 +178,7 @@ def test_permuted_differences_equal_sklearn_with_ties(seed):
     y = (rng.random(n) < 0.25).astype(float)
     a, b = np.round(rng.random(n), 1), np.round(rng.random(n), 1)      # ties within and across models
     swaps = rng.random((40, n)) < 0.5
-    permuted = permuted_differences(y, a, b, swaps)
-    for k, swap in enumerate(swaps):
-        model, reference = np.where(swap, b, a), np.where(swap, a, b)
-        assert permuted["auc"][k] == pytest.approx(roc_auc_score(y, model) - roc_auc_score(y, reference), abs=1e-12)
-        assert permuted["auprc"][k] == pytest.approx(
-            average_precision_score(y, model) - average_precision_score(y, reference), abs=1e-12)
-        assert permuted["brier"][k] == pytest.approx(brier_score_loss(y, model) - brier_score_loss(y, reference),
-                                                     abs=1e-12)
+    assert_permuted_differences_equal_sklearn(y, a, b, swaps)
 
 
 def test_permutation_p_value_counts_ties_and_the_observed():

@@ -7,10 +7,10 @@ import pytest
 import torch
 import yaml
 from scipy.stats import norm
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from mmnar.evaluation.scenarios import (EVALUATED_ONLY, TRAINED_AND_EVALUATED, bootstrap_ci, cell_metrics,
-                                        resampled_metrics, robustness_cells, stratified_indices, table3_cells)
+                                        robustness_cells, table3_cells)
 from mmnar.model_input.scenarios import apply_scenario, configuration_scenario, parse_scenario, ratio_scenario
 from mmnar.training.predict import predict
 from mmnar.training.tuning import run_train
@@ -116,19 +116,6 @@ def test_boosting_trains_when_a_scenario_removes_s_for_everyone(tmp_path):
 
 # --------------------------------------------------------------------------------------------------
 # The bootstrap CI
-
-
-def test_resampled_metrics_equal_scikit_learn_on_the_resampled_patients():
-    rng = np.random.default_rng(0)
-    y = (rng.random(40) < 0.3).astype(float)
-    y[:2] = [1, 0]
-    p = np.round(rng.random(40), 1)                           # many ties
-    index = stratified_indices(y, 30, rng)
-    assert (y[index].sum(axis=1) == y.sum()).all()            # each replicate keeps the class counts
-    metrics = resampled_metrics(y, p, index)
-    for b in range(30):
-        assert metrics["auc"][b] == pytest.approx(roc_auc_score(y[index[b]], p[index[b]]), abs=1e-12)
-        assert metrics["auprc"][b] == pytest.approx(average_precision_score(y[index[b]], p[index[b]]), abs=1e-12)
 
 
 def test_bootstrap_ci_on_known_cases():

@@ -18,22 +18,20 @@ The cells themselves (:func:`table3_cells`, :func:`robustness_cells`), which sce
 models are trained under and which prediction file each cell and run reads (:func:`cell_files`) are
 listed here too, so the workflow's rules only name the paths.
 
-Metrics on a resample come from ranks of the resampled predictions (midranks for ties): AUC as the
-Mann–Whitney statistic, AUPRC as scikit-learn's average precision (each positive's precision at its own
-threshold, ties included), equal to ``roc_auc_score`` and ``average_precision_score`` on the resampled
-arrays (tests/test_scenarios.py).
+Resamples and metrics are :mod:`mmnar.evaluation.paired`'s own (``resample_counts``, ``weighted_metrics``,
+``combine_intervals``), so a cell under the observed scenario gets the interval of
+``results/model_intervals.csv``.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from mmnar.data.tasks import TASK_NAMES
+from mmnar.evaluation.paired import combine_intervals, resample_counts, run_seed, weighted_metrics
 from mmnar.model_input.scenarios import OBSERVED, configuration_scenario, ratio_scenario
 
 METRICS = ("auc", "auprc")
@@ -90,72 +88,22 @@ def cell_files(cells: Sequence[Mapping], runs: Mapping[str, Sequence[int]], ordi
             for cell in cells for split, init in zip(runs["split"], runs["init"])]
 
 
-def stratified_indices(y: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """``(n_resamples, n)`` indices into ``y``: each row draws, with replacement, as many patients of
-    each class as ``y`` holds (positives first, then negatives)."""
-    y = np.asarray(y)
-    blocks = [members[rng.integers(0, len(members), size=(n_resamples, len(members)))]
-              for members in (np.flatnonzero(y == 1), np.flatnonzero(y != 1))]
-    return np.concatenate(blocks, axis=1)
-
-
-def resampled_metrics(y: np.ndarray, p: np.ndarray, index: np.ndarray) -> dict[str, np.ndarray]:
-    """AUC and AUPRC of ``p`` on each row of ``index`` (a resample of the patients; ``np.arange(n)[None]``
-    is the full sample). NaN for a row without both classes."""
-    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
-    index = np.atleast_2d(index)
-    yb, pb = y[index] == 1, p[index]
-    n = index.shape[1]
-    n_pos = yb.sum(axis=1)
-    n_neg = n - n_pos
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ranks = rankdata(pb, method="average", axis=1)
-        auc = ((ranks * yb).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-        # average precision: each positive's precision among the patients scored at least as high
-        at_least = n - (rankdata(pb, method="min", axis=1) - 1)
-        negatives_low = np.where(yb, pb, -np.inf)              # negatives rank below every positive
-        positives_at_least = n_pos[:, None] - (rankdata(negatives_low, method="min", axis=1) - 1 - n_neg[:, None])
-        auprc = (np.where(yb, positives_at_least / at_least, 0.0)).sum(axis=1) / n_pos
-    undefined = (n_pos == 0) | (n_neg == 0)
-    auc[undefined] = auprc[undefined] = np.nan
-    return {"auc": np.asarray(auc, dtype=float), "auprc": np.asarray(auprc, dtype=float)}
-
-
-def run_rng(seed: int, run_key: Sequence[int], y: np.ndarray) -> np.random.Generator:
-    """The resample stream of one run's patient set: the seed, the run and the set's labels."""
-    y = np.asarray(y, dtype=np.float64)
-    entropy = [int(seed), *map(int, run_key), zlib.crc32(y.tobytes()), len(y)]
-    return np.random.default_rng(np.random.SeedSequence(entropy))
-
-
 def bootstrap_ci(runs: Sequence[tuple[Sequence[int], np.ndarray, np.ndarray]], n_resamples: int = 1000,
                  seed: int = 0) -> list[dict]:
     """One row per metric (``COLUMNS[1:]``) from ``runs`` of ``(run_key, y, p)``: the mean over runs of the
     full-sample metric and the 95 % CI of the bootstrap replicates averaged over runs. Patients with an
     undefined label or a non-finite prediction are left out of their run."""
-    full, draws, sizes = {m: [] for m in METRICS}, {m: [] for m in METRICS}, []
+    scored = []
     for key, y, p in runs:
         y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
         keep = np.isfinite(y) & np.isfinite(p)
         y, p = y[keep], p[keep]
         if not 0 < y.sum() < len(y):                         # one class (or none): AUC undefined
             continue
-        whole = resampled_metrics(y, p, np.arange(len(y))[None])
-        replicates = resampled_metrics(y, p, stratified_indices(y, n_resamples, run_rng(seed, key, y)))
-        for metric in METRICS:
-            full[metric].append(whole[metric][0])
-            draws[metric].append(replicates[metric])
-        sizes.append(len(y))
-    rows = []
-    for metric in METRICS:
-        if not full[metric]:
-            rows.append({"metric": metric, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                         "n_patients": np.nan, "n_runs": 0})
-            continue
-        low, high = np.percentile(np.mean(draws[metric], axis=0), [2.5, 97.5])
-        rows.append({"metric": metric, "estimate": float(np.mean(full[metric])), "ci_low": float(low),
-                     "ci_high": float(high), "n_patients": float(np.mean(sizes)), "n_runs": len(full[metric])})
-    return rows
+        whole = weighted_metrics(y, p, np.ones((1, len(y)), dtype=np.int32))
+        counts = resample_counts(y, n_resamples, np.random.default_rng(run_seed(seed, key, y)))
+        scored.append(({m: float(v[0]) for m, v in whole.items()}, weighted_metrics(y, p, counts), len(y)))
+    return [row for row in combine_intervals(scored) if row["metric"] in METRICS]
 
 
 def held_out_patients(split: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:

@@ -112,6 +112,18 @@ def _notes(table: pd.DataFrame, leaks: Mapping[str, Sequence[str]], n_resamples:
     return notes
 
 
+def _cell_table(cells: Sequence[Mapping], keys: Sequence[str], predictions: Sequence, labels: pd.DataFrame,
+                splits: Sequence[pd.DataFrame], run_keys: Sequence[Sequence[int]], audit: pd.DataFrame | None,
+                n_resamples: int, seed: int) -> pd.DataFrame:
+    """Each cell's metrics with CIs, one row per cell and task (columns ``keys`` first), leaks marked.
+    ``predictions``: each cell's files, one per run, cells after each other."""
+    per_cell = chunk(predictions, len(run_keys))
+    keyed = [{**{k: cell[k] for k in keys}, "predictions": files} for cell, files in zip(cells, per_cell, strict=True)]
+    table = mark_leaks(widen(cell_metrics(keyed, labels, splits, run_keys, n_resamples, seed), list(keys)), audit)
+    table["label"] = table["model"].map(_label)
+    return table
+
+
 # --------------------------------------------------------------------------------------------------
 # Table 3
 
@@ -121,12 +133,8 @@ def table3(cells: Sequence[Mapping], predictions: Sequence, labels: pd.DataFrame
            seed: int = 0) -> pd.DataFrame:
     """``TABLE3_COLUMNS``, a row per cell (``model, configuration, scenario, protocol``) and task, in
     cell order. ``predictions``: each cell's files, one per run, cells after each other."""
-    per_cell = chunk(predictions, len(run_keys))
-    keyed = [{**{k: cell[k] for k in ("model", "configuration", "scenario", "protocol")}, "predictions": files}
-             for cell, files in zip(cells, per_cell, strict=True)]
-    metrics = cell_metrics(keyed, labels, splits, run_keys, n_resamples, seed)
-    table = mark_leaks(widen(metrics, ["model", "configuration", "scenario", "protocol"]), audit)
-    table["label"] = table["model"].map(_label)
+    table = _cell_table(cells, ("model", "configuration", "scenario", "protocol"), predictions, labels, splits,
+                        run_keys, audit, n_resamples, seed)
     return table[TABLE3_COLUMNS]
 
 
@@ -194,12 +202,8 @@ def robustness_table(cells: Sequence[Mapping], predictions: Sequence, labels: pd
                      splits: Sequence[pd.DataFrame], run_keys: Sequence[Sequence[int]], audit: pd.DataFrame | None,
                      n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """``ROBUSTNESS_COLUMNS``, a row per cell (``model, modality, ratio, scenario``) and task."""
-    per_cell = chunk(predictions, len(run_keys))
-    keyed = [{**{k: cell[k] for k in ("model", "modality", "ratio", "scenario")}, "predictions": files}
-             for cell, files in zip(cells, per_cell, strict=True)]
-    metrics = cell_metrics(keyed, labels, splits, run_keys, n_resamples, seed)
-    table = mark_leaks(widen(metrics, ["model", "modality", "ratio", "scenario"]), audit)
-    table["label"] = table["model"].map(_label)
+    table = _cell_table(cells, ("model", "modality", "ratio", "scenario"), predictions, labels, splits, run_keys,
+                        audit, n_resamples, seed)
     table["ratio"] = table["ratio"].astype(float)
     return table[ROBUSTNESS_COLUMNS]
 
