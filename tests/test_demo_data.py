@@ -21,6 +21,7 @@ def test_workflow_runs_on_the_mimic_iv_demo(tmp_path):
         "source": "local", "local": {"mimiciv": str(DEMO), "note": None, "cxr": None},
         "rectifier": {"models": ["crl_mmnar"], "kappa_grid": [0.0, 0.01, 0.02, 0.03, 0.04, 0.05], "n_folds": 2, "min_count": 5,
                       "seed": 0, "paper_crossfit_test": False},
+        "tuning": {"n_trials": 1},
     })
     snakemake(tmp_path, "--cores", "2", "results/table1.csv", "results/leakage_audit.csv", configs=(TINY_CONFIG, demo))
     cohort = pd.read_parquet(tmp_path / "data/cohort/cohort.parquet")

@@ -47,7 +47,8 @@ def clone_with_fifth_modality(tmp_path_factory):
     registry.write_text(registry.read_text() + ENTRY)
     config = write_config(clone / "five.yaml", {"models": ["crl_mmnar", "late_fusion", "d_only"],
                                                 "rectifier": {"models": ["crl_mmnar"]},
-                                                "reporting": {"references": ["crl_mmnar"]}})
+                                                "reporting": {"references": ["crl_mmnar"]},
+                                                "tuning": {"n_trials": 1}})
     command = [sys.executable, "-m", "snakemake", "-s", str(clone / "Snakefile"), "-d", str(clone), "--cores", "2",
                "results/table1.csv", "results/figure1_pattern_outcomes.csv",
                "--configfile", str(TINY_CONFIG), str(config)]
