@@ -10,6 +10,7 @@ from mmnar.code_inputs import import_closure
 from mmnar.data.sql import referenced_tables
 from mmnar.config import ConfigError, check_config, error_line, job_context, validate_config
 from mmnar.data import feature_groups
+from mmnar.data import tasks as task_registry
 from mmnar.data.sources import local_folders
 
 # Schema (with its defaults filled in) and the checks beyond it; one line and exit 1 on a mistake
@@ -80,6 +81,13 @@ def feature_group_inputs(wildcards):
     folders = local_folders(config)
     query = (SQL / feature_groups.get(wildcards.group).sql).read_text()
     return [str(folders["mimiciv"] / dataset / f"{table}.csv.gz") for dataset, table in referenced_tables(query)]
+
+
+def phenotype_inputs(wildcards):
+    """The local diagnoses table phenotype_25's labels read (the manifest for synthetic data)."""
+    if config["source"] != "local":
+        return source_inputs(wildcards)
+    return [str(local_folders(config)["mimiciv"] / "hosp" / "diagnoses_icd.csv.gz")]
 
 
 def note_inputs(wildcards):
