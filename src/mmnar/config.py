@@ -420,6 +420,7 @@ def check_config(config: dict, *, main_process: bool = True, local_jobs: bool = 
             preflight(config)
     training = config["training"]
     check_model_params(config)
+    check_tasks(config)
     check_scenario_sweeps(config)
     check_feature_groups(config, check_files=main_process)
     split = config["split"]
