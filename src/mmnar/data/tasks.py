@@ -119,6 +119,21 @@ def binary(tasks: Sequence[Task]) -> tuple[Task, ...]:
     return tuple(task for task in tasks if task.type == BINARY)
 
 
+def task_blocks(tasks: Sequence[Task], labels, predictions):
+    """``(task, label block, prediction block)`` per task, from the run's label matrix (label columns in
+    task order) and prediction matrix (one column per logit, in task order)."""
+    col = out = 0
+    for task in tasks:
+        width = len(task.label_columns)
+        yield task, labels[:, col:col + width], predictions[:, out:out + task.n_outputs]
+        col += width
+        out += task.n_outputs
+
+
 def n_outputs(tasks: Sequence[Task]) -> int:
     """Total logits over ``tasks``."""
     return sum(task.n_outputs for task in tasks)
+
+
+DEFAULT_RUN: tuple[Task, ...] = run_tasks(DEFAULT_TASKS)
+"""The default run's tasks, for code that is handed no task list (unit tests, the paper's setting)."""
