@@ -119,6 +119,12 @@ def binary(tasks: Sequence[Task]) -> tuple[Task, ...]:
     return tuple(task for task in tasks if task.type == BINARY)
 
 
+def binary_task_names(columns: Iterable[str]) -> list[str]:
+    """The binary tasks whose labels ``columns`` hold (the rectifier, calibration, fairness, paired
+    comparisons and modality-scenario tables score these)."""
+    return [task.name for task in binary(tasks_in(columns))]
+
+
 def task_blocks(tasks: Sequence[Task], labels, predictions):
     """``(task, label block, prediction block)`` per task, from the run's label matrix (label columns in
     task order) and prediction matrix (one column per logit, in task order)."""
