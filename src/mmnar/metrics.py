@@ -6,10 +6,16 @@ import numpy as np
 from sklearn.metrics import (accuracy_score, average_precision_score, brier_score_loss, cohen_kappa_score, f1_score,
                              roc_auc_score)
 
-from mmnar.data.tasks import BINARY, MULTICLASS, Task
+from mmnar.data.tasks import BINARY, MULTICLASS, MULTILABEL, Task
 
+BINARY_METRICS = ("auc", "auprc", "brier")
 MULTILABEL_METRICS = ("macro_auc", "macro_auprc")
 MULTICLASS_METRICS = ("accuracy", "macro_f1", "kappa", "macro_auc")
+METRICS_OF_TYPE = {BINARY: BINARY_METRICS, MULTILABEL: MULTILABEL_METRICS, MULTICLASS: MULTICLASS_METRICS}
+"""What each task type is scored by, in table order."""
+METRIC_LABELS = {"auc": "AUC", "auprc": "AUPRC", "brier": "Brier", "macro_auc": "macro AUROC",
+                 "macro_auprc": "macro AUPRC", "accuracy": "accuracy", "macro_f1": "macro F1", "kappa": "κ"}
+LOWER_IS_BETTER = {"brier"}
 
 
 def _defined(y, p) -> tuple[np.ndarray, np.ndarray]:
