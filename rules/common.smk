@@ -41,7 +41,7 @@ MODELS = config["models"]
 RECTIFIED = [m for m in config["rectifier"]["models"] if m in MODELS]
 MODALITIES = modality_registry.names()
 SYNTHETIC = config["source"] == "synthetic"
-FEATURE_GROUPS = feature_groups.selected(config["features"]["groups"], config["cohort"]["window"])
+FEATURE_GROUPS = feature_groups.selected(config["features"]["groups"], config["cohort"]["window"], tuple(config["tasks"]))
 """The groups of S this run builds (``features.groups``, or all that the window allows)."""
 SQL_FEATURE_GROUPS = feature_groups.sql_groups(FEATURE_GROUPS)
 SYNTHETIC_DIR = config["synthetic"]["out_dir"]

@@ -145,7 +145,7 @@ def check_feature_groups(config: Mapping, check_files: bool = True) -> None:
     from mmnar.data.sql import referenced_tables
 
     window = config["cohort"]["window"]
-    reasons = feature_groups.availability(window)
+    reasons = feature_groups.availability(window, tuple(config["tasks"]))
     for name in config["features"]["groups"] or ():
         if reasons[name]:
             raise ConfigError(f"config 'features.groups': '{name}' cannot be used ({reasons[name]}); remove it, or set "
@@ -153,7 +153,8 @@ def check_feature_groups(config: Mapping, check_files: bool = True) -> None:
     if not check_files or config["source"] != "local" or not (config.get("local") or {}).get("mimiciv"):
         return
     sql_dir = Path(__file__).resolve().parents[2] / "rules" / "sql"
-    for name in feature_groups.sql_groups(feature_groups.selected(config["features"]["groups"], window)):
+    for name in feature_groups.sql_groups(feature_groups.selected(config["features"]["groups"], window,
+                                                                  tuple(config["tasks"]))):
         for dataset, table in referenced_tables((sql_dir / feature_groups.get(name).sql).read_text()):
             path = Path(config["local"]["mimiciv"]) / dataset / f"{table}.csv.gz"
             if not path.exists():
