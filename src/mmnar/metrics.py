@@ -6,13 +6,9 @@ import numpy as np
 from sklearn.metrics import (accuracy_score, average_precision_score, brier_score_loss, cohen_kappa_score, f1_score,
                              roc_auc_score)
 
-from mmnar.data.tasks import BINARY, MULTICLASS, MULTILABEL, Task
-
 BINARY_METRICS = ("auc", "auprc", "brier")
 MULTILABEL_METRICS = ("macro_auc", "macro_auprc")
 MULTICLASS_METRICS = ("accuracy", "macro_f1", "kappa", "macro_auc")
-METRICS_OF_TYPE = {BINARY: BINARY_METRICS, MULTILABEL: MULTILABEL_METRICS, MULTICLASS: MULTICLASS_METRICS}
-"""What each task type is scored by, in table order."""
 METRIC_LABELS = {"auc": "AUC", "auprc": "AUPRC", "brier": "Brier", "macro_auc": "macro AUROC",
                  "macro_auprc": "macro AUPRC", "accuracy": "accuracy", "macro_f1": "macro F1", "kappa": "κ"}
 LOWER_IS_BETTER = {"brier"}
@@ -99,18 +95,3 @@ def multiclass_metrics(y, p) -> dict[str, float]:
             "macro_f1": float(f1_score(y, called, labels=classes, average="macro", zero_division=0)),
             "kappa": float(cohen_kappa_score(y, called, labels=classes, weights="quadratic")) if len(present) > 1 else np.nan,
             "macro_auc": float(np.mean(aucs)) if aucs else np.nan}
-
-
-def metrics_of(task: Task, y, p) -> dict[str, float]:
-    """The metrics of ``task``'s type on its label block ``y`` and prediction block ``p``."""
-    if task.type == BINARY:
-        return task_metrics(np.ravel(y), np.ravel(p))
-    if task.type == MULTICLASS:
-        return multiclass_metrics(np.ravel(y), p)
-    return multilabel_metrics(y, p)
-
-
-def task_auc(task: Task, y, p) -> float:
-    """One discrimination number per task, for early stopping and tuning: AUC, or its macro average."""
-    metrics = metrics_of(task, y, p)
-    return metrics["auc"] if task.type == BINARY else metrics["macro_auc"]

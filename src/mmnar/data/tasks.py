@@ -17,12 +17,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from mmnar.data.phenotypes import PHENOTYPES
+from mmnar.metrics import (BINARY_METRICS, MULTICLASS_METRICS, MULTILABEL_METRICS, multiclass_metrics,
+                           multilabel_metrics, task_metrics)
 
 BINARY = "binary"
 MULTILABEL = "multilabel"
 MULTICLASS = "multiclass"
 TASK_TYPES = (BINARY, MULTILABEL, MULTICLASS)
+METRICS_OF_TYPE = {BINARY: BINARY_METRICS, MULTILABEL: MULTILABEL_METRICS, MULTICLASS: MULTICLASS_METRICS}
+"""What each task type is scored by, in table order."""
 
 
 COHORT_SQL = "cohort.sql"
@@ -92,8 +98,6 @@ TASKS: dict[str, Task] = {task.name: task for task in _TASKS}
 DEFAULT_TASKS: tuple[str, ...] = tuple(task.name for task in _TASKS if task.default)
 """The tasks a run predicts unless ``config["tasks"]`` says otherwise: the paper's three."""
 
-TASK_NAMES = DEFAULT_TASKS
-
 SQL_LABELS: tuple[str, ...] = tuple(c for task in _TASKS if task.labelled_by == COHORT_SQL for c in task.label_columns)
 """The label columns ``cohort.sql`` computes (every run's cohort holds them all)."""
 
@@ -143,3 +147,18 @@ def n_outputs(tasks: Sequence[Task]) -> int:
 
 DEFAULT_RUN: tuple[Task, ...] = run_tasks(DEFAULT_TASKS)
 """The default run's tasks, for code that is handed no task list (unit tests, the paper's setting)."""
+
+
+def metrics_of(task: Task, y, p) -> dict[str, float]:
+    """The metrics of ``task``'s type on its label block ``y`` and prediction block ``p``."""
+    if task.type == BINARY:
+        return task_metrics(np.ravel(y), np.ravel(p))
+    if task.type == MULTICLASS:
+        return multiclass_metrics(np.ravel(y), p)
+    return multilabel_metrics(y, p)
+
+
+def task_auc(task: Task, y, p) -> float:
+    """One discrimination number per task, for early stopping and tuning: AUC, or its macro average."""
+    metrics = metrics_of(task, y, p)
+    return metrics["auc"] if task.type == BINARY else metrics["macro_auc"]

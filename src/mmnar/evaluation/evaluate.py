@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmnar.data.tasks import MULTILABEL, TASKS, tasks_in
-from mmnar.metrics import metrics_of, task_metrics
+from mmnar.data.tasks import MULTILABEL, TASKS, metrics_of, tasks_in
+from mmnar.metrics import task_metrics
 from mmnar.io import atomic_path
 
 METRIC_COLUMNS = ["model", "scenario", "variant", "split_seed", "init_seed", "task", "metric", "value", "n_patients"]

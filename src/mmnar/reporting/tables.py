@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmnar.data.tasks import TASKS
+from mmnar.data.tasks import METRICS_OF_TYPE, TASKS
 from mmnar.io import atomic_path
-from mmnar.metrics import LOWER_IS_BETTER, METRIC_LABELS, METRICS_OF_TYPE
+from mmnar.metrics import LOWER_IS_BETTER, METRIC_LABELS
 from mmnar.models.registry import get as get_spec
 from mmnar.reporting.latex import latex_table
 

@@ -63,17 +63,22 @@ def _check(spec: ModelSpec) -> None:
         raise TypeError(f"{spec.name} is a {spec.kind} model; mmnar.training.trainer trains it")
 
 
+def output_names(task: Task) -> list[str]:
+    """A task's classifier names: the task (binary), or ``<task>.<label or class>``."""
+    return [column.removeprefix("p_") for column in task.prediction_columns]
+
+
 def binary_targets(tasks: Sequence[Task], labels: np.ndarray):
     """``(task, output name, 0/1 target with NaN where undefined)`` for every model output, in output order."""
     col = 0
     for task in tasks:
         if task.type == MULTICLASS:
             y = labels[:, col]
-            for k, name in enumerate(task.prediction_columns):
+            for k, name in enumerate(output_names(task)):
                 yield task, name, np.where(np.isfinite(y), (y == k).astype(float), np.nan)
             col += 1
         else:
-            for name in task.prediction_columns:
+            for name in output_names(task):
                 yield task, name, labels[:, col]
                 col += 1
 
@@ -151,7 +156,7 @@ def probabilities(spec: ModelSpec, design: Mapping[str, Mapping[str, np.ndarray]
     _check(spec)
     x = spec.estimator.design(raw, design)
     p = np.stack([expit(spec.estimator.decision_function(classifiers[name], x))
-                  for task in tasks for name in task.prediction_columns], axis=1)
+                  for task in tasks for name in output_names(task)], axis=1)
     return normalise_classes(p, tasks)
 
 

@@ -28,9 +28,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from mmnar.data.tasks import DEFAULT_RUN, MULTICLASS, Task, n_outputs, task_blocks, tasks_in
+from mmnar.data.tasks import DEFAULT_RUN, MULTICLASS, Task, n_outputs, task_auc, task_blocks, tasks_in
 from mmnar.device import choose_device
-from mmnar.metrics import task_auc
 from mmnar.models.losses import masked_bce_with_logits
 from mmnar.model_input.inputs import RawInputs
 from mmnar.model_input.series import apply_series, fit_series
