@@ -188,7 +188,7 @@ def extract_phenotype_labels(source, cohort_sql: Path, codes_sql: Path, cohort_p
     diagnosis code at all: an uncoded stay is unknown, not healthy."""
     cohort = pd.read_parquet(cohort_path)
     codes = query_for_cohort(source, codes_sql, cohort_sql, cohort, window, early_hours)
-    labels = phenotype_labels(codes, cohort["hadm_id"]).to_numpy()
+    labels = phenotype_labels(codes, cohort["hadm_id"]).to_numpy(copy=True)
     labels[~cohort["hadm_id"].isin(codes["hadm_id"]).to_numpy()] = np.nan
     frame = pd.DataFrame(labels, columns=list(TASKS["phenotype_25"].label_columns))
     frame.insert(0, "subject_id", cohort["subject_id"].to_numpy())

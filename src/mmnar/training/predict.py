@@ -41,7 +41,7 @@ def rebuild(checkpoint: dict) -> tuple[torch.nn.Module, dict, dict[str, str]]:
     params = checkpoint["model_params"]
     shape = InputSpec(tuple(checkpoint["modalities"]), checkpoint["vector_dims"],
                       {m: SeriesShape(s["n_steps"], s["n_features"], s["mean"].numpy()) for m, s in checkpoint["series"].items()},
-                      checkpoint["n_outputs"])
+                      checkpoint["n_outputs"], run_tasks(checkpoint["tasks"]))
     model = spec.build(shape, params)
     model.load_state_dict(checkpoint["state_dict"])
     preprocessing = {key: {k: v.numpy() for k, v in stats.items()} for key, stats in checkpoint["preprocessing"].items()}

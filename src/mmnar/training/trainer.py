@@ -127,7 +127,7 @@ def input_spec(raw: RawInputs, reads: Mapping[str, str], preprocessing: Mapping[
     vector_dims = {m: int(raw.vectors[m].shape[1]) for m, form in reads.items() if form != SEQUENCE}
     series = {m: SeriesShape(int(raw.series[m].shape[1]), int(raw.series[m].shape[2]), preprocessing[f"{m}:{form}"]["mean"])
               for m, form in reads.items() if form == SEQUENCE}
-    return InputSpec(tuple(raw.modalities), vector_dims, series, n_outputs(tasks))
+    return InputSpec(tuple(raw.modalities), vector_dims, series, n_outputs(tasks), tuple(tasks))
 
 
 def prediction_loss(logits: torch.Tensor, labels: torch.Tensor, focal_gamma: float = 0.0,
