@@ -10,6 +10,7 @@ from mmnar.code_inputs import import_closure
 from mmnar.data.sql import referenced_tables
 from mmnar.config import ConfigError, check_config, error_line, job_context, validate_config
 from mmnar.data import feature_groups
+from mmnar.data import tasks as task_registry
 from mmnar.data.sources import local_folders
 
 # Schema (with its defaults filled in) and the checks beyond it; one line and exit 1 on a mistake
@@ -40,7 +41,7 @@ MODELS = config["models"]
 RECTIFIED = [m for m in config["rectifier"]["models"] if m in MODELS]
 MODALITIES = modality_registry.names()
 SYNTHETIC = config["source"] == "synthetic"
-FEATURE_GROUPS = feature_groups.selected(config["features"]["groups"], config["cohort"]["window"])
+FEATURE_GROUPS = feature_groups.selected(config["features"]["groups"], config["cohort"]["window"], tuple(config["tasks"]))
 """The groups of S this run builds (``features.groups``, or all that the window allows)."""
 SQL_FEATURE_GROUPS = feature_groups.sql_groups(FEATURE_GROUPS)
 SYNTHETIC_DIR = config["synthetic"]["out_dir"]
@@ -80,6 +81,13 @@ def feature_group_inputs(wildcards):
     folders = local_folders(config)
     query = (SQL / feature_groups.get(wildcards.group).sql).read_text()
     return [str(folders["mimiciv"] / dataset / f"{table}.csv.gz") for dataset, table in referenced_tables(query)]
+
+
+def phenotype_inputs(wildcards):
+    """The local diagnoses table phenotype_25's labels read (the manifest for synthetic data)."""
+    if config["source"] != "local":
+        return source_inputs(wildcards)
+    return [str(local_folders(config)["mimiciv"] / "hosp" / "diagnoses_icd.csv.gz")]
 
 
 def note_inputs(wildcards):

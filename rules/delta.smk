@@ -3,6 +3,9 @@
 
 EMBEDDING_FORMS = {m.name: {form: m.path(form) for form in m.forms} for m in modality_registry.modalities()}
 EMBEDDING_FILES = [path for forms in EMBEDDING_FORMS.values() for path in forms.values()]
+TASK_LABEL_FILES = [f"data/cohort/labels/{stage}.parquet" for stage in
+                    dict.fromkeys(t.labelled_by for t in task_registry.run_tasks(config["tasks"]))
+                    if stage != task_registry.COHORT_SQL]
 MODEL_INPUT_ARRAYS = [f"data/model_input/{m}_series.npy" if form == "sequence" else f"data/model_input/{m}.npy"
                       for m, forms in EMBEDDING_FORMS.items() for form in forms]
 
@@ -10,6 +13,7 @@ MODEL_INPUT_ARRAYS = [f"data/model_input/{m}_series.npy" if form == "sequence" e
 rule build_delta:
     input:
         cohort="data/cohort/cohort.parquet",
+        task_labels=TASK_LABEL_FILES,
         embeddings=EMBEDDING_FILES,
         quality_items="results/data_quality.csv",
         quality_summary="results/data_quality_summary.csv",
@@ -22,6 +26,7 @@ rule build_delta:
         "logs/build_delta.log",
     params:
         embeddings=EMBEDDING_FORMS,
+        tasks=config["tasks"],
     resources:
         mem_mb=4000,
         runtime=10,

@@ -26,6 +26,30 @@ rule extract_cohort:
         "../workflow/scripts/extract_cohort.py"
 
 
+rule extract_phenotype_labels:
+    input:
+        phenotype_inputs,
+        cohort="data/cohort/cohort.parquet",
+        cohort_sql=sql("cohort.sql"),
+        sql=sql("diagnoses_codes.sql"),
+        code=code("extract_phenotype_labels"),
+    output:
+        labels="data/cohort/labels/extract_phenotype_labels.parquet",
+    log:
+        "logs/extract_phenotype_labels.log",
+    params:
+        window=config["cohort"]["window"],
+        early_hours=config["cohort"]["early_hours"],
+        source=config["source"],
+    resources:
+        mem_mb=lambda wildcards, attempt: 8000 * attempt,
+        runtime=60,
+    conda:
+        "../envs/extract.yaml"
+    script:
+        "../workflow/scripts/extract_phenotype_labels.py"
+
+
 rule extract_structured:
     input:
         source_inputs,

@@ -105,6 +105,7 @@ rule leakage_audit:
     params:
         window=config["cohort"]["window"],
         min_cell_count=config["reporting"]["min_cell_count"],
+        tasks=config["tasks"],
     resources:
         mem_mb=2000,
         runtime=5,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mmnar.data.tasks import n_outputs
+from mmnar.data.tasks import DEFAULT_RUN, n_outputs
 from mmnar.models.base import SEQUENCE, InputSpec, ModelInputs, SeriesBatch, SeriesShape
 
 MODALITIES = ("S", "I", "T", "R")
@@ -17,7 +17,7 @@ DELTA = [[1, 1, 1, 1], [1, 0, 1, 1], [1, 0, 0, 0], [1, 1, 0, 1], [1, 0, 1, 0], [
 def input_spec(reads: dict[str, str], modalities=MODALITIES, dims=DIMS) -> InputSpec:
     vector_dims = {m: dims[m] for m, form in reads.items() if form != SEQUENCE}
     series = {m: SeriesShape(STEPS, FEATURES, np.zeros(FEATURES, dtype=np.float32)) for m, form in reads.items() if form == SEQUENCE}
-    return InputSpec(tuple(modalities), vector_dims, series, n_outputs())
+    return InputSpec(tuple(modalities), vector_dims, series, n_outputs(DEFAULT_RUN))
 
 
 def batch(reads: dict[str, str], n: int = 6, seed: int = 0, delta=DELTA, dims=DIMS) -> ModelInputs:

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.evaluation.calibration import COLUMNS, calibration, logistic_calibration, logit, reliability_points
 from mmnar.metrics import equal_mass_bins, expected_calibration_error
 from mmnar.reporting.evaluation_figures import plot_reliability
@@ -95,8 +95,8 @@ def test_reliability_points_suppress_small_cells_of_patients_events_or_non_event
 def workflow_frames(n=300, seed=0):
     rng = np.random.default_rng(seed)
     ids = np.arange(1000, 1000 + n)
-    labels = pd.DataFrame({"subject_id": ids, **{t: (rng.random(n) < 0.3).astype(float) for t in TASK_NAMES}})
-    labels.loc[:20, TASK_NAMES[0]] = np.nan
+    labels = pd.DataFrame({"subject_id": ids, **{t: (rng.random(n) < 0.3).astype(float) for t in DEFAULT_TASKS}})
+    labels.loc[:20, DEFAULT_TASKS[0]] = np.nan
     splits = [pd.DataFrame({"subject_id": ids, "split": rng.choice(["train", "val", "test"], n, p=[0.4, 0.2, 0.4])})
               for _ in range(2)]
 
@@ -104,7 +104,7 @@ def workflow_frames(n=300, seed=0):
         frames = []
         for _ in splits:
             frame = pd.DataFrame({"subject_id": ids})
-            for task in TASK_NAMES:
+            for task in DEFAULT_TASKS:
                 p = sigmoid(2 * labels[task].fillna(0).to_numpy() - 1 + rng.normal(0, noise, n))
                 p[rng.random(n) > coverage] = np.nan
                 frame[f"p_{task}"] = p
@@ -120,9 +120,9 @@ def test_calibration_table_has_every_run_and_their_mean(tmp_path):
     table = calibration(predictions, labels, splits, [(0, 0), (1, 0)], n_bins=5, min_cell_count=10)
     assert list(table.columns) == COLUMNS and "subject_id" not in table
     summary = table[table["kind"] == "summary"]
-    assert len(summary) == len(predictions) * len(TASK_NAMES) * 3
+    assert len(summary) == len(predictions) * len(DEFAULT_TASKS) * 3
     assert set(summary["run"]) == {"split0_init0", "split1_init0", "mean"}
-    task = TASK_NAMES[0]
+    task = DEFAULT_TASKS[0]
     rows = summary[(summary["model"] == "crl_mmnar") & (summary["variant"] == "raw") & (summary["task"] == task)]
     per_run = rows[rows["run"] != "mean"].set_index("run")
     mean = rows[rows["run"] == "mean"].iloc[0]

@@ -359,3 +359,32 @@ def test_snakemake_stops_before_any_job_with_one_line(tmp_path):
 def test_split_seeds_picking_the_same_fold_fail_naming_the_key(config):
     config["split"].update(scheme="folds", seeds=[0, 5], test_fraction=0.2)
     assert check_error(config).startswith("config 'split.seeds': seeds 0 and 5 test the same fold of the 5 folds")
+
+
+# -- tasks -----------------------------------------------------------------------------------------
+
+
+def test_a_task_outside_its_window_fails_in_one_line(config):
+    config["tasks"] = ["mortality_inhosp", "los_remaining"]
+    config["cohort"]["window"] = "paper"
+    assert check_error(config) == (
+        "config 'tasks': los_remaining is predicted cohort.early_hours into the ICU stay, so it needs "
+        "'cohort.window: early' (it is 'paper'); set cohort.window or remove the task")
+    config["cohort"]["window"] = "early"
+    config["cohort"]["early_hours"] = 24
+    assert check_error(config).startswith("config 'cohort.early_hours': los_remaining's classes start at 48 h")
+    config["cohort"]["early_hours"] = 48
+    check_config(config)
+
+
+def test_one_loss_weight_per_task(config):
+    config["tasks"] = ["readmit_30d", "icu_90d"]
+    config["training"]["lambda_pred"] = [1.0, 1.0, 1.0]
+    assert check_error(config).startswith("config 'training.lambda_pred': 3 weights for 2 tasks")
+    config["training"]["lambda_pred"] = None
+    check_config(config)
+
+
+def test_an_unknown_task_is_named_with_the_registered_ones(config, schema):
+    config["tasks"] = ["readmission"]
+    assert "'readmission' is not one of ['readmit_30d'" in schema_error(config, schema)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.data.split import make_split
 from mmnar.model_input.delta import build_model_input
 from mmnar.modalities import registry
@@ -35,7 +35,7 @@ def test_model_input_aligns_rows_and_sets_delta(tmp_path):
     paths["S"]["sequence"] = tmp_path / "S_series.npz"
     np.savez(paths["S"]["sequence"], subject_id=np.array([20, 30]), values=np.arange(8, dtype=np.float32).reshape(2, 2, 2),
              features=np.array(["a", "b"]), hours=np.array([0.0, 1.0]))
-    labels = build_model_input(tmp_path / "cohort.parquet", paths, tmp_path / "out")
+    labels = build_model_input(tmp_path / "cohort.parquet", paths, tmp_path / "out", DEFAULT_TASKS)
     delta = np.load(tmp_path / "out" / "delta.npy")
     assert delta.tolist() == [[1, 0, 1, 0], [1, 0, 1, 0], [1, 1, 0, 0]]
     image = np.load(tmp_path / "out" / "I.npy")
@@ -115,7 +115,7 @@ def test_split_rejects_several_rows_per_patient():
 def test_summary_reports_mean_and_sd_over_runs_and_says_over_what():
     rows = [{"model": "crl_mmnar", "variant": "raw", "scenario": "observed", "split_seed": s, "init_seed": 0,
              "task": t, "metric": "auc", "value": v, "n_patients": 50 + s}
-            for s, v in enumerate([0.6, 0.8]) for t in TASK_NAMES]
+            for s, v in enumerate([0.6, 0.8]) for t in DEFAULT_TASKS]
     table = summarise(pd.DataFrame(rows), [("crl_mmnar", "raw"), ("basic_concat", "raw")])
     assert len(table) == 1 and (table.loc[0, "n_splits"], table.loc[0, "n_inits"]) == (2, 1)
     assert table.loc[0, "sd_over"] == "2 splits × 1 init" and table.loc[0, "n_test_patients"] == 50.5
@@ -145,11 +145,11 @@ def table_inputs():
     metrics = pd.DataFrame([{"model": m, "variant": v, "scenario": "observed", "split_seed": s, "init_seed": 0,
                              "task": t, "metric": metric, "value": (means[(m, v)] if metric != "brier" else
                                                                     1 - means[(m, v)]) + 0.01 * s, "n_patients": 100}
-                            for (m, v) in means for s in range(2) for t in TASK_NAMES
+                            for (m, v) in means for s in range(2) for t in DEFAULT_TASKS
                             for metric in ("auc", "auprc", "brier")])
     intervals = pd.DataFrame([{"model": m, "variant": v, "task": t, "metric": metric, "estimate": value + 0.005,
                                "ci_low": value - 0.03, "ci_high": value + 0.04, "n_patients": 100.0, "n_runs": 2}
-                              for (m, v), value in means.items() if m != "oracle" for t in TASK_NAMES
+                              for (m, v), value in means.items() if m != "oracle" for t in DEFAULT_TASKS
                               for metric in ("auc", "auprc", "brier")], columns=INTERVAL_COLUMNS)
     p_values = {("basic_concat", "raw"): 0.001, ("crl_mmnar", "rectified"): 0.20, ("crl_mmnar", "paper_crossfit_test"): 0.01,
                 ("s_only", "raw"): 0.04}
@@ -158,7 +158,7 @@ def table_inputs():
                                  "difference": means[(m, v)] - 0.75, "ci_low": means[(m, v)] - 0.76,
                                  "ci_high": means[(m, v)] - 0.74, "p_value": p, "p_permutation": p,
                                  "p_delong": p if metric == "auc" else np.nan, "n_patients": 100.0, "n_runs": 2}
-                                for (m, v), p in p_values.items() for t in TASK_NAMES
+                                for (m, v), p in p_values.items() for t in DEFAULT_TASKS
                                 for metric in ("auc", "auprc", "brier")], columns=COLUMNS)
     # the same model as best single-modality reference: its rows must not be read as the configured ones
     extra = comparisons[comparisons["model"] == "basic_concat"].assign(reference_role="best_single_modality",

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mmnar.data import feature_groups
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from workflow_runner import REPO, TINY_CONFIG, snakemake, write_config
 
 DEMO = REPO.parent / "shared" / "data" / "mimic-iv-demo-2.2"
@@ -34,7 +34,7 @@ def test_workflow_runs_on_the_mimic_iv_demo(tmp_path):
     assert quality.empty, f"a clean PhysioNet release reported as damaged:\n{quality.head()}"
     table = pd.read_csv(tmp_path / "results/table1.csv")
     assert "Oracle (true probabilities, synthetic only)" not in set(table["label"])
-    assert {f"{t}_auc_mean" for t in TASK_NAMES} <= set(table.columns)
+    assert {f"{t}_auc_mean" for t in DEFAULT_TASKS} <= set(table.columns)
     no_patients = table[table["model"].isin(["i_only", "t_only", "r_only"])]
     assert (no_patients["n_test_patients"] == 0).all() and no_patients["mortality_inhosp_auc_mean"].isna().all()
     assert table.loc[table["model"] == "grud", "mortality_inhosp_brier_mean"].notna().all()  # the series form runs on MIMIC

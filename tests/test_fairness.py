@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.evaluation.fairness import (COLUMNS, age_group, age_labels, attribute_bootstrap, demographic_groups,
                                        ece_bin_count, fairness, group_metrics, max_min_gap, race_group, sex_group,
                                        subgroup_metrics, weighted_equal_mass_ece, youden_threshold)
@@ -129,7 +129,7 @@ def test_bootstrap_keeps_group_sizes_and_is_seeded():
 def workflow_frames(n=900, seed=0):
     rng = np.random.default_rng(seed)
     ids = np.arange(1000, 1000 + n)
-    labels = pd.DataFrame({"subject_id": ids, **{t: (rng.random(n) < 0.35).astype(float) for t in TASK_NAMES}})
+    labels = pd.DataFrame({"subject_id": ids, **{t: (rng.random(n) < 0.35).astype(float) for t in DEFAULT_TASKS}})
     cohort = pd.DataFrame({"subject_id": ids, "age": rng.integers(18, 95, n), "gender": rng.choice(["F", "M"], n),
                            "race": rng.choice(["WHITE", "BLACK/AFRICAN AMERICAN", "ASIAN - KOREAN", "UNKNOWN"], n,
                                               p=[0.6, 0.3, 0.09, 0.01])})
@@ -138,7 +138,7 @@ def workflow_frames(n=900, seed=0):
     frames = []
     for _ in splits:
         frame = pd.DataFrame({"subject_id": ids})
-        for task in TASK_NAMES:
+        for task in DEFAULT_TASKS:
             frame[f"p_{task}"] = sigmoid(2 * labels[task].to_numpy() - 1 + rng.normal(0, 1, n))
         frames.append(frame)
     return labels, cohort, splits, {("crl_mmnar", "raw"): frames}
@@ -153,7 +153,7 @@ def test_fairness_table_rows_gaps_and_small_cells(tmp_path):
     labels, cohort, splits, predictions = workflow_frames()
     table = run_table(labels, cohort, splits, predictions)
     assert list(table.columns) == COLUMNS and "subject_id" not in table
-    task = TASK_NAMES[0]
+    task = DEFAULT_TASKS[0]
     rows = table[table["task"] == task]
     assert rows["attribute"].tolist()[0] == "all" and set(rows["attribute"]) == {"all", "race", "sex", "age"}
     race = rows[rows["attribute"] == "race"].set_index("group")
@@ -185,14 +185,14 @@ def test_threshold_comes_from_validation_patients_only():
     val_ids = (set(splits[0].query("split == 'val'")["subject_id"]) | set(splits[1].query("split == 'val'")["subject_id"]))
     only_test = labels["subject_id"].isin(test_ids - val_ids)
     flipped = labels.copy()
-    flipped.loc[only_test, list(TASK_NAMES)] = 1 - flipped.loc[only_test, list(TASK_NAMES)]
+    flipped.loc[only_test, list(DEFAULT_TASKS)] = 1 - flipped.loc[only_test, list(DEFAULT_TASKS)]
     after = run_table(flipped, cohort, splits, predictions)
     overall = lambda table: table[table["group"] == "all"].set_index("task")
     pd.testing.assert_series_equal(overall(before)["threshold"], overall(after)["threshold"])
     assert (overall(before)["tpr"] != overall(after)["tpr"]).all()   # the test labels did change the metrics
     only_val = labels["subject_id"].isin(val_ids - test_ids)
     shuffled = labels.copy()
-    shuffled.loc[only_val, list(TASK_NAMES)] = 1 - shuffled.loc[only_val, list(TASK_NAMES)]
+    shuffled.loc[only_val, list(DEFAULT_TASKS)] = 1 - shuffled.loc[only_val, list(DEFAULT_TASKS)]
     assert (overall(run_table(shuffled, cohort, splits, predictions))["threshold"] != overall(before)["threshold"]).all()
 
 

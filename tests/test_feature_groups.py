@@ -10,7 +10,7 @@ import yaml
 from mmnar.config import ConfigError, check_feature_groups, validate_config
 from mmnar.data import feature_groups
 from mmnar.data.feature_groups import DISCHARGE, STAY, availability, selected, unavailable_reason
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.modalities.structured import assemble, encode_group, run_embed_structured
 from mmnar.reporting.audit import audit
 from workflow_runner import REPO
@@ -18,7 +18,7 @@ from workflow_runner import REPO
 
 def test_no_discharge_time_group_reaches_an_early_window_prediction():
     for group in feature_groups.groups():
-        for task in TASK_NAMES:
+        for task in DEFAULT_TASKS:
             reason = unavailable_reason(group, "early", task)
             assert bool(reason) == (group.known_at == DISCHARGE or task in group.reveals), (group.name, task)
     early = selected(None, "early")
@@ -142,14 +142,14 @@ def audit_cohort():
 def test_audit_has_a_row_per_group_task_and_flags_a_discharge_group_in_an_early_run():
     clean = audit(audit_cohort(), {}, "early", used_groups={"vitals_labs": ["hr"], "admission": ["los"]})
     groups = clean[clean["check"].str.startswith("feature group")]
-    assert len(groups) == len(feature_groups.groups()) * len(TASK_NAMES)
+    assert len(groups) == len(feature_groups.groups()) * len(DEFAULT_TASKS)
     assert not clean["leaks"].any()
-    assert (groups["detail"].str.startswith("used")).sum() == 2 * len(TASK_NAMES)
+    assert (groups["detail"].str.startswith("used")).sum() == 2 * len(DEFAULT_TASKS)
 
     leaked = audit(audit_cohort(), {}, "early", used_groups={"vitals_labs": ["hr"], "diagnoses": ["n_diagnoses"]})
     flagged = leaked[leaked["leaks"]]
     assert set(flagged["check"]) == {"feature group diagnoses (known at discharge)"}
-    assert set(flagged["task"]) == set(TASK_NAMES)
+    assert set(flagged["task"]) == set(DEFAULT_TASKS)
 
 
 def test_audit_flags_discharge_location_for_mortality_only():

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.model_input.delta import build_model_input
 from mmnar.modalities.structured import run_embed_structured
 from mmnar.evaluation.evaluate import evaluate_model
@@ -61,7 +61,7 @@ def model_input(tmp_path_factory):
                               "paper", 48, 24)
     paths = {m: {"vector": root / f"{m}.parquet"} for m in "SITR"}
     paths["S"]["sequence"] = root / "S_series.npz"
-    build_model_input(cohort, paths, root / "model_input")
+    build_model_input(cohort, paths, root / "model_input", DEFAULT_TASKS)
     return root
 
 
@@ -94,12 +94,12 @@ def test_permuted_labels_give_chance_auc_for_every_task_and_model(model_input):
     labels = pd.read_parquet(model_input / "model_input" / "labels.parquet")
     rng = np.random.default_rng(11)
     shuffled = labels.copy()
-    shuffled[list(TASK_NAMES)] = labels[list(TASK_NAMES)].to_numpy()[rng.permutation(len(labels))]
+    shuffled[list(DEFAULT_TASKS)] = labels[list(DEFAULT_TASKS)].to_numpy()[rng.permutation(len(labels))]
     auc = run_all_models(model_input, shuffled, "shuffled")
-    assert len(auc) == len(specs()) * 2 * len(TASK_NAMES)
+    assert len(auc) == len(specs()) * 2 * len(DEFAULT_TASKS)
     # Each AUC within 4 null standard errors of 0.5 (Hanley & McNeil 1982: se² = (n1 + n0 + 1) / (12 n1 n0)),
     # so a reference evaluated on fewer patients gets the wider band its sample size implies.
-    prevalence = auc["task"].map(shuffled[list(TASK_NAMES)].mean())
+    prevalence = auc["task"].map(shuffled[list(DEFAULT_TASKS)].mean())
     n1, n0 = auc["n_patients"] * prevalence, auc["n_patients"] * (1 - prevalence)
     band = 4 * np.sqrt((n1 + n0 + 1) / (12 * n1 * n0))
     outside = (auc["value"] - 0.5).abs() > band

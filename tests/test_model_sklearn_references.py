@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.metrics import task_metrics
 from mmnar.model_input.inputs import RawInputs
 from mmnar.models.base import ESTIMATOR, VECTOR
@@ -45,10 +45,10 @@ def toy_problem(n=400, seed=0, label="s_and_image"):
     vectors["S"][rng.random((n, DIMS["S"])) < 0.1] = np.nan
     vectors["S"][:, 0] = signal
     if label == "delta_t":
-        labels = np.stack([delta[:, 2].astype(float)] * len(TASK_NAMES), axis=1)
+        labels = np.stack([delta[:, 2].astype(float)] * len(DEFAULT_TASKS), axis=1)
     else:
         score = signal + 2.0 * delta[:, 1] + 1.5 * vectors["I"][:, 0]
-        labels = np.stack([(score + 0.5 * rng.normal(size=n) > 1.0).astype(float) for _ in TASK_NAMES], axis=1)
+        labels = np.stack([(score + 0.5 * rng.normal(size=n) > 1.0).astype(float) for _ in DEFAULT_TASKS], axis=1)
     labels[rng.random(n) < 0.1, 0] = np.nan  # undefined, e.g. readmission after an in-hospital death
     split = np.array(["train"] * (n // 2) + ["val"] * (n // 4) + ["test"] * (n - n // 2 - n // 4))
     return RawInputs(MODALITIES, delta, vectors), labels.astype(np.float32), split
@@ -61,7 +61,7 @@ def write_model_input(root, raw, labels):
         np.save(model_input / f"{m}.npy", x)
     np.save(model_input / "delta.npy", raw.delta)
     pd.DataFrame({"subject_id": np.arange(1000, 1000 + len(labels)),
-                  **{t: labels[:, k] for k, t in enumerate(TASK_NAMES)}}).to_parquet(model_input / "labels.parquet")
+                  **{t: labels[:, k] for k, t in enumerate(DEFAULT_TASKS)}}).to_parquet(model_input / "labels.parquet")
     return model_input
 
 
@@ -99,7 +99,7 @@ def test_logreg_is_sklearns_pipeline_fitted_on_the_training_rows_with_a_defined_
     raw, labels, split = toy_problem()
     result = fit_estimator(get(name), {"C": 0.3}, TRAINING, raw, labels, split, seed=0)
     x = design(name, raw, result)
-    for t, task in enumerate(TASK_NAMES):
+    for t, task in enumerate(DEFAULT_TASKS):
         rows = (split == "train") & np.isfinite(labels[:, t])
         reference = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()),
                               ("logreg", LogisticRegression(C=0.3, max_iter=LOGREG_MAX_ITER))]).fit(x[rows], labels[rows, t])
@@ -123,7 +123,7 @@ def test_exported_trees_predict_what_sklearn_predicts(name):
     x = design(name, raw, result)
     assert np.isnan(x).any()  # S's unmeasured entries and the missing modalities' scores stay NaN
     p = probabilities(get(name), result.design, result.classifiers, raw)
-    for t, task in enumerate(TASK_NAMES):
+    for t, task in enumerate(DEFAULT_TASKS):
         model = result.fitted[task]
         assert model.random_state == 0 and model.n_iter_ == SMALL_HGB["max_iter"]  # no early stopping by default
         np.testing.assert_allclose(p[:, t], model.predict_proba(x)[:, 1], rtol=1e-12, atol=1e-14)
@@ -221,17 +221,17 @@ def test_checkpoint_round_trip_gives_identical_predictions(tmp_path, name):
            (name, ESTIMATOR, 1, 2)
     run_predict([out / "model.pt"], model_input, [split_path], [out / "observed.parquet"], "observed", 0)
     predictions = pd.read_parquet(out / "observed.parquet")
-    assert list(predictions.columns) == ["subject_id", "split"] + [f"p_{t}" for t in TASK_NAMES]
+    assert list(predictions.columns) == ["subject_id", "split"] + [f"p_{t}" for t in DEFAULT_TASKS]
     assert predictions["split"].tolist() == split.tolist()
     expected = probabilities(get(name), result.design, result.classifiers, raw)
     np.testing.assert_array_equal(predictions.filter(like="p_").to_numpy(), expected)
     x = design(name, raw, result)
-    for t, task in enumerate(TASK_NAMES):
+    for t, task in enumerate(DEFAULT_TASKS):
         np.testing.assert_allclose(expected[:, t], result.fitted[task].predict_proba(x)[:, 1], rtol=1e-10, atol=1e-12)
         assert getattr(result.fitted[task], "random_state", None) == 2 or \
                result.fitted[task].named_steps["logreg"].random_state == 2
     history = pd.read_csv(out / "history.csv")
-    assert history["task"].tolist() == list(TASK_NAMES)
+    assert history["task"].tolist() == list(DEFAULT_TASKS)
     assert history[["train_log_loss", "val_log_loss", "val_auc", "seconds"]].notna().all().all()
     assert history.loc[0, "n_train"] == int(((split == "train") & np.isfinite(labels[:, 0])).sum())
 

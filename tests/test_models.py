@@ -6,7 +6,7 @@ tests/test_model_sklearn_references.py."""
 import pytest
 import torch
 
-from mmnar.data.tasks import n_outputs
+from mmnar.data.tasks import DEFAULT_RUN, n_outputs
 from mmnar.models.base import TORCH, VECTOR, all_vectors
 from mmnar.models.components import pattern_index
 from mmnar.models.registry import build_model, get, specs
@@ -35,7 +35,7 @@ def test_every_model_returns_task_logits_and_weighted_terms(name):
     model, reads, params = built(name)
     inputs = batch(reads)
     output = model(inputs, with_aux=True)
-    assert output.logits.shape == (6, n_outputs()) and torch.isfinite(output.logits).all()
+    assert output.logits.shape == (6, n_outputs(DEFAULT_RUN)) and torch.isfinite(output.logits).all()
     labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, float("nan"), 0.0]] * 3)
     terms = dict(output.aux_terms)
     if hasattr(model, "supervised_terms"):
@@ -72,7 +72,7 @@ def test_models_over_all_modalities_read_a_fifth_one(name):
     with torch.no_grad():
         before = model(inputs, with_aux=False).logits
         inputs.vectors["D"][0] += 5.0
-        assert model(inputs, with_aux=False).logits.shape == (3, n_outputs())
+        assert model(inputs, with_aux=False).logits.shape == (3, n_outputs(DEFAULT_RUN))
         assert not torch.allclose(before[0], model(inputs, with_aux=False).logits[0])
 
 
@@ -170,7 +170,7 @@ def test_a_few_adam_steps_lower_every_models_training_loss(name):
     torch.manual_seed(0)
     model = spec.build(input_spec(reads), params)
     inputs = batch(reads)
-    labels = torch.randint(0, 2, (6, n_outputs()), generator=torch.Generator().manual_seed(1)).float()
+    labels = torch.randint(0, 2, (6, n_outputs(DEFAULT_RUN)), generator=torch.Generator().manual_seed(1)).float()
     labels[1, 0] = float("nan")
 
     def loss():

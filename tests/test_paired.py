@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.evaluation.paired import (COLUMNS, INTERVAL_COLUMNS, best_single_modality, compare, compare_files,
                                      compare_with_intervals, paired_bootstrap, rank_auc, resample_counts,
                                      selected_validation_auc, weighted_metrics)
@@ -292,7 +292,7 @@ def workflow_frames(n=400, seed=0):
     """labels.parquet, two split files and per-run predictions of three models (i_only: 40 % of patients)."""
     rng = np.random.default_rng(seed)
     ids = np.arange(1000, 1000 + n)
-    labels = pd.DataFrame({"subject_id": ids, **{t: (rng.random(n) < 0.3).astype(float) for t in TASK_NAMES}})
+    labels = pd.DataFrame({"subject_id": ids, **{t: (rng.random(n) < 0.3).astype(float) for t in DEFAULT_TASKS}})
     labels.loc[:20, "readmit_30d"] = np.nan
     has_image = rng.random(n) < 0.4
     splits, predictions = [], {("crl_mmnar", "raw"): [], ("crl_mmnar", "rectified"): [], ("basic_concat", "raw"): [],
@@ -302,7 +302,7 @@ def workflow_frames(n=400, seed=0):
         for (model, variant), frames in predictions.items():
             noise = {"crl_mmnar": 0.5, "basic_concat": 1.0, "i_only": 1.5}[model] + 0.1 * (variant == "rectified")
             frame = pd.DataFrame({"subject_id": ids, "split": splits[-1]["split"]})
-            for task in TASK_NAMES:
+            for task in DEFAULT_TASKS:
                 p = sigmoid(labels[task].fillna(0).to_numpy() + rng.normal(0, noise, n))
                 frame[f"p_{task}"] = np.where(has_image | (model != "i_only"), p, np.nan)
             frames.append(frame.sample(frac=1, random_state=run))   # row order must not matter
@@ -317,7 +317,7 @@ def test_compare_pairs_every_model_with_every_reference():
     assert pairs == [("crl_mmnar", "raw", "basic_concat"), ("crl_mmnar", "rectified", "crl_mmnar"),
                      ("crl_mmnar", "rectified", "basic_concat"), ("basic_concat", "raw", "crl_mmnar"),
                      ("i_only", "raw", "crl_mmnar"), ("i_only", "raw", "basic_concat")]   # never itself
-    assert len(table) == 6 * len(TASK_NAMES) * 3 and (table["n_runs"] == 2).all()
+    assert len(table) == 6 * len(DEFAULT_TASKS) * 3 and (table["n_runs"] == 2).all()
     rows = table.set_index(["model", "variant", "reference", "task", "metric"])
     concat = rows.loc[("basic_concat", "raw", "crl_mmnar", "mortality_inhosp", "auc")]
     assert concat["ci_high"] < 0                             # noisier predictions, on the same patients
@@ -348,7 +348,7 @@ def test_compare_pairs_every_model_with_every_reference():
 def test_a_model_without_patients_gets_an_empty_comparison():
     """The MIMIC-IV demo has no images: i_only predicts NaN for everyone."""
     labels, splits, predictions, _ = workflow_frames(n=200)
-    predictions[("i_only", "raw")] = [frame.assign(**{f"p_{t}": np.nan for t in TASK_NAMES})
+    predictions[("i_only", "raw")] = [frame.assign(**{f"p_{t}": np.nan for t in DEFAULT_TASKS})
                                       for frame in predictions[("i_only", "raw")]]
     table = compare(predictions, labels, splits, [(0, 0), (1, 0)], ["crl_mmnar"], n_resamples=100)
     empty = table[table["model"] == "i_only"]
@@ -379,7 +379,7 @@ def test_each_model_gets_its_own_bootstrap_interval():
     labels, splits, predictions, has_image = workflow_frames()
     table, intervals = compare_with_intervals(predictions, labels, splits, [(0, 0), (1, 0)], ["crl_mmnar"],
                                               n_resamples=200)
-    assert list(intervals.columns) == INTERVAL_COLUMNS and len(intervals) == len(predictions) * len(TASK_NAMES) * 3
+    assert list(intervals.columns) == INTERVAL_COLUMNS and len(intervals) == len(predictions) * len(DEFAULT_TASKS) * 3
     rows = intervals.set_index(["model", "variant", "task", "metric"])
     for name in (("crl_mmnar", "raw"), ("i_only", "raw")):
         values, sizes = [], []
@@ -401,7 +401,7 @@ def test_each_model_gets_its_own_bootstrap_interval():
 
 def history(val_aucs, is_best):
     """A trainer's history.csv: per epoch ``val_auc_<task>`` (the same for every task) and ``is_best``."""
-    return pd.DataFrame({"epoch": range(1, len(val_aucs) + 1), **{f"val_auc_{t}": val_aucs for t in TASK_NAMES},
+    return pd.DataFrame({"epoch": range(1, len(val_aucs) + 1), **{f"val_auc_{t}": val_aucs for t in DEFAULT_TASKS},
                          "is_best": is_best})
 
 
@@ -411,12 +411,12 @@ def test_the_kept_epochs_validation_auc_is_read():
     assert selected_validation_auc(kept.assign(is_best=["True", "False", "False"]), "icu_90d") == 0.60  # read back
     assert selected_validation_auc(history([0.6, 0.5], [False, False]), "icu_90d") == 0.5   # none kept: the last
     assert np.isnan(selected_validation_auc(pd.DataFrame(), "icu_90d"))
-    estimator = pd.DataFrame({"task": TASK_NAMES, "n_iter": 1, "val_auc": [0.61, 0.62, 0.63]})
-    assert selected_validation_auc(estimator, TASK_NAMES[1]) == 0.62
+    estimator = pd.DataFrame({"task": DEFAULT_TASKS, "n_iter": 1, "val_auc": [0.61, 0.62, 0.63]})
+    assert selected_validation_auc(estimator, DEFAULT_TASKS[1]) == 0.62
     chosen = best_single_modality({"s_only": [history([0.7], [True]), history([0.6], [True])],
                                    "t_only": [history([0.66], [True]), history([0.66], [True])],
                                    "i_only": [pd.DataFrame(), pd.DataFrame()]})
-    assert chosen == {task: ("t_only", pytest.approx(0.66)) for task in TASK_NAMES}
+    assert chosen == {task: ("t_only", pytest.approx(0.66)) for task in DEFAULT_TASKS}
 
 
 def test_the_best_single_modality_reference_is_chosen_on_validation_not_test(tmp_path):
@@ -429,7 +429,7 @@ def test_the_best_single_modality_reference_is_chosen_on_validation_not_test(tmp
     for split in splits:
         for (model, _), frames in predictions.items():
             frame = pd.DataFrame({"subject_id": labels["subject_id"], "split": split["split"]})
-            for task in TASK_NAMES:
+            for task in DEFAULT_TASKS:
                 p = sigmoid(labels[task].fillna(0).to_numpy() + rng.normal(0, noise[model], len(labels)))
                 frame[f"p_{task}"] = np.where(has_text | (model != "t_only"), p, np.nan)
             frames.append(frame)
@@ -450,7 +450,7 @@ def test_the_best_single_modality_reference_is_chosen_on_validation_not_test(tmp
             frame.to_parquet(tmp_path / f"{model}_{r}.parquet")
             prediction_paths[(model, variant)].append(tmp_path / f"{model}_{r}.parquet")
     chosen = []
-    for k, test_labels in enumerate((labels, labels.assign(**{t: 1 - labels[t] for t in TASK_NAMES}))):
+    for k, test_labels in enumerate((labels, labels.assign(**{t: 1 - labels[t] for t in DEFAULT_TASKS}))):
         test_labels.to_parquet(tmp_path / f"labels{k}.parquet")
         table = compare_files(prediction_paths, tmp_path / f"labels{k}.parquet", split_paths, [(0, 0), (1, 0)],
                               ["crl_mmnar"], tmp_path / f"comparisons{k}.csv", n_resamples=100, n_permutations=100,
@@ -465,7 +465,7 @@ def test_the_best_single_modality_reference_is_chosen_on_validation_not_test(tmp
             s_vs_t = best.loc[(best["model"] == "s_only") & (best["metric"] == "auc"), "difference"]
             assert (s_vs_t > 0).all()
         assert pd.read_csv(tmp_path / f"intervals{k}.csv").columns.tolist() == INTERVAL_COLUMNS
-    assert chosen[0] == chosen[1] == {task: ["t_only"] for task in TASK_NAMES}
+    assert chosen[0] == chosen[1] == {task: ["t_only"] for task in DEFAULT_TASKS}
 
 
 def test_a_default_sized_comparison_covers_every_pair():
@@ -478,7 +478,7 @@ def test_a_default_sized_comparison_covers_every_pair():
     many[("i_only", "raw")] = predictions[("i_only", "raw")]
     table, intervals = compare_with_intervals(many, labels, splits, [(0, 0), (1, 0)], ["crl_mmnar", "basic_concat"],
                                               n_resamples=1000, n_permutations=1000,
-                                              best_single_modality={t: ("i_only", 0.6) for t in TASK_NAMES})
+                                              best_single_modality={t: ("i_only", 0.6) for t in DEFAULT_TASKS})
     assert table["difference"].notna().all() and table["p_permutation"].notna().all()
     assert len(table) == (20 * 3 - 3) * 3 * 3 and intervals["ci_low"].notna().all()
 
@@ -490,7 +490,7 @@ def test_a_default_sized_comparison_covers_every_pair():
 def metric_rows(models_variants, values):
     return pd.DataFrame([{"model": m, "variant": v, "scenario": "observed", "split_seed": s, "init_seed": 0,
                           "task": t, "metric": metric, "value": values[(m, v)] + 0.01 * s, "n_patients": 100}
-                         for m, v in models_variants for s in range(2) for t in TASK_NAMES
+                         for m, v in models_variants for s in range(2) for t in DEFAULT_TASKS
                          for metric in ("auc", "auprc", "brier")])
 
 
@@ -498,7 +498,7 @@ def comparison_rows(entries):
     return pd.DataFrame([{"model": m, "variant": v, "reference": ref, "task": t, "metric": metric,
                           "difference": d, "ci_low": d - 0.018, "ci_high": d + 0.018, "p_value": 0.2,
                           "n_patients": 100.0, "n_runs": 2}
-                         for (m, v, ref), d in entries.items() for t in TASK_NAMES for metric in ("auc", "auprc", "brier")],
+                         for (m, v, ref), d in entries.items() for t in DEFAULT_TASKS for metric in ("auc", "auprc", "brier")],
                         columns=COLUMNS)
 
 
@@ -510,7 +510,7 @@ COMPARISONS = comparison_rows({("basic_concat", "raw", "crl_mmnar"): -0.012, ("c
                                ("crl_mmnar", "rectified", "basic_concat"): 0.018})
 AUDIT = pd.DataFrame([
     {"window": "paper", "task": t, "modality": "all", "check": "window reaches discharge", "deceased_share": 1.0,
-     "survivor_share": 1.0, "leaks": t == "mortality_inhosp", "suppressed": False, "detail": ""} for t in TASK_NAMES] + [
+     "survivor_share": 1.0, "leaks": t == "mortality_inhosp", "suppressed": False, "detail": ""} for t in DEFAULT_TASKS] + [
     {"window": "paper", "task": "mortality_inhosp", "modality": m, "check": "notes mention death", "deceased_share": 0.9,
      "survivor_share": 0.1, "leaks": m == "T", "suppressed": False, "detail": ""} for m in ("T", "R")] + [
     {"window": "paper", "task": "readmit_30d", "modality": "S", "check": "feature group drg (known at discharge)",
@@ -519,7 +519,7 @@ AUDIT = pd.DataFrame([
 
 def test_table1_has_the_paired_auc_difference_to_the_first_reference():
     table = summarise(METRICS, ROWS, comparisons=COMPARISONS, reference="crl_mmnar").set_index(["model", "variant"])
-    for task in TASK_NAMES:
+    for task in DEFAULT_TASKS:
         assert table.loc[("basic_concat", "raw"), f"{task}_auc_diff"] == pytest.approx(-0.012)
         assert table.loc[("basic_concat", "raw"), f"{task}_auc_diff_ci_low"] == pytest.approx(-0.030)
         assert table.loc[("basic_concat", "raw"), f"{task}_auc_diff_ci_high"] == pytest.approx(0.006)
@@ -531,7 +531,7 @@ def test_table1_has_the_paired_auc_difference_to_the_first_reference():
         in markdown
     assert "(Δ 0.006 [−0.012, 0.024])" in markdown
     assert "Δ: paired difference in test AUC to CRL-MMNAR (no rectifier) on the same test patients" in markdown
-    assert markdown.count("±") == len(table) * 9 and markdown.count("(Δ") == 2 * len(TASK_NAMES)
+    assert markdown.count("±") == len(table) * 9 and markdown.count("(Δ") == 2 * len(DEFAULT_TASKS)
 
 
 def test_the_second_reference_is_in_the_comparisons_only():
@@ -552,7 +552,7 @@ def test_leaked_tasks_are_marked_in_the_csv_and_every_markdown_cell():
     body = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
     for line in body:
         cells = line.strip("| ").split(" | ")[3:]
-        assert [cell.endswith(" †") for cell in cells] == [t == "mortality_inhosp" for t in TASK_NAMES for _ in range(3)]
+        assert [cell.endswith(" †") for cell in cells] == [t == "mortality_inhosp" for t in DEFAULT_TASKS for _ in range(3)]
     assert "† leaked: mortality_inhosp: window reaches discharge, notes mention death (T); not a prediction result." \
         in lines
     assert markdown.count("±") == len(table) * 9

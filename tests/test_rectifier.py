@@ -7,7 +7,7 @@ from scipy import stats
 from scipy.special import expit
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.rectifier import (DEFAULT_KAPPA_GRID, ESTIMATORS, PatternRectifier, between_pattern_variance, crossfit_on_evaluation_set,
                              estimate_offsets, log_loss, miscalibration_p_value, run_rectify, shrink)
 
@@ -109,11 +109,11 @@ def _write_stage_inputs(tmp_path, rng, n=600):
     pattern_id = rng.integers(0, 4, n)
     predictions = pd.DataFrame({"subject_id": subject_ids, "split": split})
     labels = pd.DataFrame({"subject_id": subject_ids, "pattern_id": pattern_id})
-    for task in TASK_NAMES:
+    for task in DEFAULT_TASKS:
         p = rng.uniform(0.05, 0.5, n)
         predictions[f"p_{task}"] = p
         labels[task] = (rng.random(n) < p + 0.3 * (pattern_id == 2)).astype(float)
-    labels.loc[rng.random(n) < 0.1, TASK_NAMES[0]] = np.nan
+    labels.loc[rng.random(n) < 0.1, DEFAULT_TASKS[0]] = np.nan
     predictions.to_parquet(tmp_path / "predictions.parquet")
     labels.to_parquet(tmp_path / "labels.parquet")
     return predictions, labels
@@ -128,7 +128,7 @@ def test_validation_protocol_never_reads_test_labels(tmp_path, estimator):
 
     test = predictions["split"].to_numpy() == "test"
     permuted = labels.copy()
-    for task in TASK_NAMES:
+    for task in DEFAULT_TASKS:
         permuted.loc[test, task] = rng.permutation(permuted.loc[test, task].to_numpy())
         permuted.loc[test & (rng.random(len(test)) < 0.3), task] = 1 - permuted.loc[test, task].mean()
     permuted.to_parquet(tmp_path / "labels.parquet")
@@ -354,7 +354,7 @@ def test_heldout_record_is_written_and_decides_the_task_and_the_fit_is_determini
     assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet"))
     record, out = json.loads((tmp_path / "a.json").read_text()), pd.read_parquet(tmp_path / "a.parquet")
-    for task in TASK_NAMES:
+    for task in DEFAULT_TASKS:
         fitted = record["tasks"][task]
         heldout = fitted["heldout"]
         assert set(heldout) == {"splits", "log_loss_uncorrected", "log_loss_corrected", "brier_uncorrected", "brier_corrected",
@@ -387,4 +387,4 @@ def test_paper_estimator_and_paper_protocol_are_unchanged_on_a_fixed_case(tmp_pa
         assert [out[f"p_{task}"].sum() for task in ("readmit_30d", "icu_90d", "mortality_inhosp")] == pytest.approx(sums, rel=1e-12)
         assert [record["tasks"][task]["kappa"] for task in ("readmit_30d", "icu_90d", "mortality_inhosp")] == kappas
         assert {k: f["tau"] for k, f in record["tasks"]["readmit_30d"]["patterns"].items()} == pytest.approx(readmit_tau, abs=1e-6)
-        assert all(record["tasks"][task]["heldout"] is None for task in TASK_NAMES)
+        assert all(record["tasks"][task]["heldout"] is None for task in DEFAULT_TASKS)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from mmnar.config import ConfigError, check_config, validate_config
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.reporting.sweep import setting_rows, sweep_figure
 from mmnar.sweep import SHARED_CACHE, setting_config, setting_name, settings
 from workflow_runner import REPO, planned_jobs, write_config
@@ -64,11 +64,11 @@ def test_the_sweep_target_runs_one_workflow_per_setting(tmp_path):
 
 def table1(models, aucs, oracle_aucs):
     rows = [{"model": m, "variant": v, "label": f"{m} {v}", "n_splits": 2, "n_inits": 1,
-             **{f"{t}_leaked": t == "mortality_inhosp" for t in TASK_NAMES},
-             **{f"{t}_auc_mean": auc for t in TASK_NAMES}, **{f"{t}_auc_sd": 0.01 for t in TASK_NAMES}}
+             **{f"{t}_leaked": t == "mortality_inhosp" for t in DEFAULT_TASKS},
+             **{f"{t}_auc_mean": auc for t in DEFAULT_TASKS}, **{f"{t}_auc_sd": 0.01 for t in DEFAULT_TASKS}}
             for (m, v), auc in zip(models, aucs)]
     rows += [{"model": "oracle", "variant": v, "label": v, "n_splits": 2, "n_inits": 1,
-              **{f"{t}_auc_mean": auc for t in TASK_NAMES}, **{f"{t}_auc_sd": 0.0 for t in TASK_NAMES}}
+              **{f"{t}_auc_mean": auc for t in DEFAULT_TASKS}, **{f"{t}_auc_sd": 0.0 for t in DEFAULT_TASKS}}
              for v, auc in oracle_aucs.items()]
     return pd.DataFrame(rows)
 
@@ -78,10 +78,10 @@ def test_a_settings_rows_carry_the_ceilings_and_the_paired_difference(tmp_path):
     table = table1(models, [0.75, 0.70, 0.76], {"ground_truth": 0.80, "recorded": 0.78, "recorded_no_delta": 0.72})
     comparisons = pd.DataFrame([{"model": m, "variant": v, "reference": "basic_concat", "task": t, "metric": "auc",
                                  "difference": d, "ci_low": d - 0.02, "ci_high": d + 0.02, "p_value": 0.01}
-                                for (m, v), d in [(models[0], 0.05), (models[2], 0.06)] for t in TASK_NAMES])
+                                for (m, v), d in [(models[0], 0.05), (models[2], 0.06)] for t in DEFAULT_TASKS])
     values = {"mechanism": "mnar", "hidden_strength": 1.0, "direct_effect": 0.0}
     rows = setting_rows("mnar_hidden1_direct0", values, table, comparisons, "basic_concat")
-    assert len(rows) == 3 * len(TASK_NAMES) and "oracle" not in set(rows["model"])
+    assert len(rows) == 3 * len(DEFAULT_TASKS) and "oracle" not in set(rows["model"])
     crl = rows[(rows["model"] == "crl_mmnar") & (rows["variant"] == "raw")].iloc[0]
     assert crl["gap_to_oracle"] == pytest.approx(-0.05) and crl["gap_to_recorded_ceiling"] == pytest.approx(-0.03)
     assert crl["delta_ceiling_gain"] == pytest.approx(0.06) and crl["auc_diff"] == 0.05

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.metrics import task_metrics
 from mmnar.models.losses import masked_bce_with_logits
 from mmnar.model_input.inputs import RawInputs
@@ -38,7 +38,7 @@ def toy_problem(n=240, seed=0):
     series = rng.normal(size=(n, STEPS, FEATURES)).astype(np.float32)
     series[:, :, 0] += signal[:, None].astype(np.float32)
     series[rng.random(series.shape) < 0.5] = np.nan
-    labels = np.stack([(signal + 0.3 * rng.normal(size=n) > 0).astype(float) for _ in TASK_NAMES], axis=1)
+    labels = np.stack([(signal + 0.3 * rng.normal(size=n) > 0).astype(float) for _ in DEFAULT_TASKS], axis=1)
     labels[rng.random(n) < 0.1, 0] = np.nan  # undefined labels
     split = np.array(["train"] * (n // 2) + ["val"] * (n // 4) + ["test"] * (n - n // 2 - n // 4))
     return RawInputs(MODALITIES, delta, vectors, {"S": series}), labels.astype(np.float32), split
@@ -84,7 +84,7 @@ def test_trainer_learns_a_separable_toy_problem(name):
     inputs = model_inputs(raw, reads, result.preprocessing)
     p = torch.sigmoid(predict_logits(result.model, inputs, torch.arange(len(split)))).numpy()
     test = split == "test"
-    for t in range(len(TASK_NAMES)):
+    for t in range(len(DEFAULT_TASKS)):
         assert task_metrics(labels[test, t], p[test, t])["auc"] > 0.8
     assert {"epoch", "train_loss", "val_loss", "val_auc", "is_best"} <= set(result.history.columns)
 
@@ -130,7 +130,7 @@ def write_model_input(root, raw, labels):
     np.save(model_input / "S_series.npy", raw.series["S"])
     np.save(model_input / "delta.npy", raw.delta)
     subject_ids = np.arange(1000, 1000 + len(labels))
-    pd.DataFrame({"subject_id": subject_ids, **{t: labels[:, k] for k, t in enumerate(TASK_NAMES)}}).to_parquet(
+    pd.DataFrame({"subject_id": subject_ids, **{t: labels[:, k] for k, t in enumerate(DEFAULT_TASKS)}}).to_parquet(
         model_input / "labels.parquet")
     return model_input
 
@@ -155,7 +155,7 @@ def test_train_checkpoint_predicts_what_the_trained_model_predicts(tmp_path, nam
 
     run_predict([out / "model.pt"], model_input, [split_path], [out / "observed.parquet"], "observed", 0)
     predictions = pd.read_parquet(out / "observed.parquet")
-    assert list(predictions.columns) == ["subject_id", "split"] + [f"p_{t}" for t in TASK_NAMES]
+    assert list(predictions.columns) == ["subject_id", "split"] + [f"p_{t}" for t in DEFAULT_TASKS]
     assert predictions["split"].tolist() == split.tolist()
     reads = get(name).reads(MODALITIES, get(name).resolve(small(name)))
     expected = torch.sigmoid(predict_logits(result.model, model_inputs(raw, reads, result.preprocessing),

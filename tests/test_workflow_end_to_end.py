@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mmnar.data import feature_groups
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.models.registry import specs
 from workflow_runner import REPO, TINY_CONFIG, planned_jobs, snakemake, write_config
 
@@ -30,7 +30,7 @@ def test_table1_has_a_row_per_registered_model_from_the_same_runs(finished_run):
     assert table["variant"].tolist() == ["raw"] * len(models) + ["rectified", "paper_crossfit_test", "ground_truth",
                                                                  "recorded", "recorded_no_delta"]
     assert table["label"].iloc[0] == "CRL-MMNAR (no rectifier)" and table["label"].iloc[-5] == "CRL-MMNAR + rectifier"
-    for task in TASK_NAMES:
+    for task in DEFAULT_TASKS:
         for metric in ("auc", "auprc", "brier"):
             assert table[f"{task}_{metric}_mean"].notna().all()
             assert table[f"{task}_{metric}_sd"].notna().all()
@@ -46,26 +46,26 @@ def test_table1_has_a_row_per_registered_model_from_the_same_runs(finished_run):
     # per task, the best single-modality model by validation AUC is a reference too
     best = comparisons[comparisons["reference_role"] == "best_single_modality"]
     single = {name for name, spec in specs().items() if spec.restrict_to}
-    assert set(best["task"]) == set(TASK_NAMES) and set(best["reference"]) <= single
+    assert set(best["task"]) == set(DEFAULT_TASKS) and set(best["reference"]) <= single
     assert (best.groupby("task")["reference"].nunique() == 1).all() and best["reference_val_auc"].notna().all()
     defined = comparisons[comparisons["n_runs"] > 0]
     assert defined["p_permutation"].between(0, 1).all()
     assert defined.loc[defined["metric"] == "auc", "p_delong"].notna().all()
     assert defined.loc[defined["metric"] != "auc", "p_delong"].isna().all()
     intervals = pd.read_csv(finished_run / "results/model_intervals.csv")
-    ci = table[[f"{t}_auc_ci_low" for t in TASK_NAMES]]
+    ci = table[[f"{t}_auc_ci_low" for t in DEFAULT_TASKS]]
     assert ci[table["model"] == "crl_mmnar"].notna().all().all() and ci[table["model"] == "oracle"].isna().all().all()
-    assert len(intervals) == (len(table) - 3) * len(TASK_NAMES) * 3
+    assert len(intervals) == (len(table) - 3) * len(DEFAULT_TASKS) * 3
     for name in ("table1", "table2"):
         tex = (finished_run / f"results/{name}.tex").read_text()
         assert r"\toprule" in tex and r"\bottomrule" in tex and tex.count("{") == tex.count("}")
     raw = table["variant"] == "raw"
-    for task in TASK_NAMES:
+    for task in DEFAULT_TASKS:
         diff = table[f"{task}_auc_diff"]
         assert diff[(table["model"] == "crl_mmnar") & raw].isna().all() and diff[table["model"] == "oracle"].isna().all()
         assert diff[(table["model"] != "crl_mmnar") & raw].notna().all()
         assert (table[f"{task}_auc_diff_ci_low"] <= table[f"{task}_auc_diff_ci_high"])[diff.notna()].all()
-    assert markdown.count("(Δ ") == (len(table) - 4) * len(TASK_NAMES)   # not the reference, nor the 3 oracle rows
+    assert markdown.count("(Δ ") == (len(table) - 4) * len(DEFAULT_TASKS)   # not the reference, nor the 3 oracle rows
     # the paper window reaches every in-hospital death: that task is marked, the others are not
     assert table["mortality_inhosp_leaked"].all() and not table["readmit_30d_leaked"].any()
     assert "† leaked: mortality_inhosp: window reaches discharge" in markdown
@@ -74,7 +74,7 @@ def test_table1_has_a_row_per_registered_model_from_the_same_runs(finished_run):
 def test_figure1_and_ablation_table_exist(finished_run):
     assert (finished_run / "results/figure1_pattern_outcomes.png").stat().st_size > 10_000
     figure = pd.read_csv(finished_run / "results/figure1_pattern_outcomes.csv")
-    assert set(figure["task"]) == set(TASK_NAMES)
+    assert set(figure["task"]) == set(DEFAULT_TASKS)
     assert (figure["n_patients"].ge(10) | figure["suppressed"]).all()
     assert figure.loc[figure["suppressed"], ["n_events", "rate"]].isna().all().all()
     assert pd.read_csv(finished_run / "results/table2.csv")["label"].tolist() == [
@@ -92,7 +92,7 @@ def test_calibration_and_fairness_run_alone_on_the_finished_run(finished_run):
     stats = result.stdout + result.stderr
     ran = stats[stats.index("Job stats:"):].split("total")[0]
     assert "calibration" in ran and "fairness" in ran and "train" not in ran and "predict" not in ran
-    expected = {(m, "raw", t) for m in specs() for t in TASK_NAMES} | {("crl_mmnar", "rectified", t) for t in TASK_NAMES}
+    expected = {(m, "raw", t) for m in specs() for t in DEFAULT_TASKS} | {("crl_mmnar", "rectified", t) for t in DEFAULT_TASKS}
     calibration = pd.read_csv(finished_run / "results/calibration.csv")
     assert set(zip(calibration["model"], calibration["variant"], calibration["task"])) == expected
     summary = calibration[(calibration["kind"] == "summary") & (calibration["run"] == "mean")]
@@ -120,7 +120,7 @@ def test_s_holds_every_feature_group_the_window_allows_and_no_other(finished_run
     assert "discharge_location=DIED" not in names
     audit = pd.read_csv(finished_run / "results/leakage_audit.csv")
     rows = audit[audit["check"].str.startswith("feature group")]
-    assert len(rows) == len(feature_groups.groups()) * len(TASK_NAMES) and not rows["leaks"].any()
+    assert len(rows) == len(feature_groups.groups()) * len(DEFAULT_TASKS) and not rows["leaks"].any()
 
 
 def test_early_window_builds_no_discharge_time_group(tmp_path):
@@ -269,7 +269,7 @@ def test_table3_and_missing_ratio_robustness_reuse_the_ordinary_models(finished_
 
     table = pd.read_csv(finished_run / targets[0])
     cells = [(m, c, p, t) for m in models for c in configurations for p in ("trained_and_evaluated", "evaluated_only")
-             for t in TASK_NAMES]
+             for t in DEFAULT_TASKS]
     assert list(zip(table["model"], table["configuration"], table["protocol"], table["task"])) == cells
     assert table[["auc", "auc_ci_low", "auc_ci_high", "auprc"]].notna().all().all() and (table["n_runs"] == 1).all()
     assert ((table["auc_ci_low"] <= table["auc"]) & (table["auc"] <= table["auc_ci_high"])).all()
@@ -283,7 +283,7 @@ def test_table3_and_missing_ratio_robustness_reuse_the_ordinary_models(finished_
 
     robustness = pd.read_csv(finished_run / targets[1])
     assert list(zip(robustness["model"], robustness["ratio"], robustness["task"])) == [
-        (models[0], r, t) for r in ratios for t in TASK_NAMES]
+        (models[0], r, t) for r in ratios for t in DEFAULT_TASKS]
     assert robustness["auc"].notna().all() and (robustness["modality"] == "I").all()
     assert (finished_run / "results/robustness_missing_ratio.png").stat().st_size > 10_000
 

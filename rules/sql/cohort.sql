@@ -48,7 +48,20 @@ SELECT x.subject_id, x.hadm_id, x.stay_id, x.admittime, x.dischtime, x.intime, x
        e.n_prior_admissions,
        CAST(x.hospital_expire_flag AS FLOAT64) AS mortality_inhosp,
        IF(x.hospital_expire_flag = 1, NULL, IF(e.n_readmissions_30d > 0, 1.0, 0.0)) AS readmit_30d,
-       IF(x.hospital_expire_flag = 1, NULL, IF(c.n_icu_90d > 0, 1.0, 0.0)) AS icu_90d
+       IF(x.hospital_expire_flag = 1, NULL, IF(c.n_icu_90d > 0, 1.0, 0.0)) AS icu_90d,
+       -- Remaining stay (class index, tasks.LOS_CLASSES): ICU admission to hospital discharge, for patients
+       -- still in hospital and alive 48 h into the ICU stay (the prediction time); NULL otherwise.
+       CASE
+         WHEN x.dischtime <= DATETIME_ADD(x.intime, INTERVAL 48 HOUR)
+              OR x.deathtime <= DATETIME_ADD(x.intime, INTERVAL 48 HOUR) THEN NULL
+         WHEN x.dischtime < DATETIME_ADD(x.intime, INTERVAL 3 DAY) THEN 0.0
+         WHEN x.dischtime < DATETIME_ADD(x.intime, INTERVAL 4 DAY) THEN 1.0
+         WHEN x.dischtime < DATETIME_ADD(x.intime, INTERVAL 5 DAY) THEN 2.0
+         WHEN x.dischtime < DATETIME_ADD(x.intime, INTERVAL 6 DAY) THEN 3.0
+         WHEN x.dischtime < DATETIME_ADD(x.intime, INTERVAL 7 DAY) THEN 4.0
+         WHEN x.dischtime < DATETIME_ADD(x.intime, INTERVAL 14 DAY) THEN 5.0
+         ELSE 6.0
+       END AS los_remaining
 FROM index_admission AS x
 JOIN later_events AS e ON e.hadm_id = x.hadm_id
 JOIN later_icu AS c ON c.hadm_id = x.hadm_id

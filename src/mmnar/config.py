@@ -119,13 +119,33 @@ def check_model_params(config: Mapping) -> None:
                           "(every model is compared with these)")
 
 
+def check_tasks(config: Mapping) -> None:
+    """Each task's window, and one loss weight per task."""
+    from mmnar.data.feature_groups import PREDICTION_MOMENT
+    from mmnar.data.tasks import run_tasks
+
+    tasks = run_tasks(config["tasks"])
+    window, early_hours = config["cohort"]["window"], config["cohort"]["early_hours"]
+    for task in tasks:
+        if task.window and task.window != window:
+            raise ConfigError(f"config 'tasks': {task.name} is predicted {PREDICTION_MOMENT[task.window]}, so it needs "
+                              f"'cohort.window: {task.window}' (it is '{window}'); set cohort.window or remove the task")
+        if task.name == "los_remaining" and early_hours != 48:
+            raise ConfigError(f"config 'cohort.early_hours': los_remaining's classes start at 48 h (it is {early_hours}); "
+                              "set cohort.early_hours: 48 or remove the task")
+    weights = config["training"]["lambda_pred"]
+    if weights is not None and len(weights) != len(tasks):
+        raise ConfigError(f"config 'training.lambda_pred': {len(weights)} weights for {len(tasks)} tasks "
+                          f"{[t.name for t in tasks]}; give one per task in that order, or null for all 1")
+
+
 def check_feature_groups(config: Mapping, check_files: bool = True) -> None:
     """A requested group the window does not allow, or (local source) whose table is not on disk."""
     from mmnar.data import feature_groups
     from mmnar.data.sql import referenced_tables
 
     window = config["cohort"]["window"]
-    reasons = feature_groups.availability(window)
+    reasons = feature_groups.availability(window, tuple(config["tasks"]))
     for name in config["features"]["groups"] or ():
         if reasons[name]:
             raise ConfigError(f"config 'features.groups': '{name}' cannot be used ({reasons[name]}); remove it, or set "
@@ -133,7 +153,8 @@ def check_feature_groups(config: Mapping, check_files: bool = True) -> None:
     if not check_files or config["source"] != "local" or not (config.get("local") or {}).get("mimiciv"):
         return
     sql_dir = Path(__file__).resolve().parents[2] / "rules" / "sql"
-    for name in feature_groups.sql_groups(feature_groups.selected(config["features"]["groups"], window)):
+    for name in feature_groups.sql_groups(feature_groups.selected(config["features"]["groups"], window,
+                                                                  tuple(config["tasks"]))):
         for dataset, table in referenced_tables((sql_dir / feature_groups.get(name).sql).read_text()):
             path = Path(config["local"]["mimiciv"]) / dataset / f"{table}.csv.gz"
             if not path.exists():
@@ -146,12 +167,15 @@ def with_registry(schema: dict) -> dict:
     spelled out from each model's own parameters, so a wrong model name or parameter is reported like
     any other key, and registering a model or modality needs no schema edit."""
     from mmnar.data.feature_groups import names as feature_group_names
+    from mmnar.data.tasks import TASKS
     from mmnar.models.registry import specs
 
     properties = schema.get("properties", {})
     names = list(specs())
     if "models" in properties:
         properties["models"]["items"] = {"enum": names}
+    if "tasks" in properties:
+        properties["tasks"]["items"] = {"enum": list(TASKS)}
     if "model_params" in properties:
         properties["model_params"]["properties"] = {name: spec.schema() for name, spec in specs().items()}
     if "rectifier" in properties:
@@ -397,6 +421,7 @@ def check_config(config: dict, *, main_process: bool = True, local_jobs: bool = 
             preflight(config)
     training = config["training"]
     check_model_params(config)
+    check_tasks(config)
     check_scenario_sweeps(config)
     check_feature_groups(config, check_files=main_process)
     split = config["split"]

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.metrics import (accuracy_score, average_precision_score, brier_score_loss, cohen_kappa_score, f1_score,
+                             roc_auc_score)
+
+BINARY_METRICS = ("auc", "auprc", "brier")
+MULTILABEL_METRICS = ("macro_auc", "macro_auprc")
+MULTICLASS_METRICS = ("accuracy", "macro_f1", "kappa", "macro_auc")
+METRIC_LABELS = {"auc": "AUC", "auprc": "AUPRC", "brier": "Brier", "macro_auc": "macro AUROC",
+                 "macro_auprc": "macro AUPRC", "accuracy": "accuracy", "macro_f1": "macro F1", "kappa": "κ"}
+LOWER_IS_BETTER = {"brier"}
 
 
 def _defined(y, p) -> tuple[np.ndarray, np.ndarray]:
@@ -59,3 +67,31 @@ def expected_calibration_error(y, p, n_bins: int = 10, strategy: str = "uniform"
     counts = np.bincount(bins, minlength=n_bins)
     gaps = np.abs(np.bincount(bins, weights=y, minlength=n_bins) - np.bincount(bins, weights=p, minlength=n_bins))
     return float(gaps.sum() / counts.sum())
+
+
+def multilabel_metrics(y, p) -> dict[str, float]:
+    """Macro AUROC and AUPRC over the labels of ``y`` ``(n, L)`` (NaN: undefined) that have both classes
+    among their defined patients, as the phenotyping benchmark reports them."""
+    per_label = [task_metrics(y[:, k], p[:, k]) for k in range(np.shape(y)[1])]
+    aucs = [m["auc"] for m in per_label if np.isfinite(m["auc"])]
+    auprcs = [m["auprc"] for m in per_label if np.isfinite(m["auprc"])]
+    return {"macro_auc": float(np.mean(aucs)) if aucs else np.nan,
+            "macro_auprc": float(np.mean(auprcs)) if auprcs else np.nan}
+
+
+def multiclass_metrics(y, p) -> dict[str, float]:
+    """Accuracy, macro F1, quadratic-weighted Cohen's κ (the classes are ordered) of the most probable
+    class, and the one-vs-rest macro AUROC of ``p`` ``(n, K)``, over patients with a defined class ``y``."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    keep = np.isfinite(y) & np.isfinite(p).all(axis=1)
+    y, p = y[keep].astype(int), p[keep]
+    if len(y) == 0:
+        return dict.fromkeys(MULTICLASS_METRICS, np.nan)
+    classes = np.arange(p.shape[1])
+    called = p.argmax(axis=1)
+    present = np.unique(y)
+    aucs = [roc_auc_score(y == k, p[:, k]) for k in present if 0 < (y == k).sum() < len(y)]
+    return {"accuracy": float(accuracy_score(y, called)),
+            "macro_f1": float(f1_score(y, called, labels=classes, average="macro", zero_division=0)),
+            "kappa": float(cohen_kappa_score(y, called, labels=classes, weights="quadratic")) if len(present) > 1 else np.nan,
+            "macro_auc": float(np.mean(aucs)) if aucs else np.nan}

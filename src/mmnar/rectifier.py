@@ -73,7 +73,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import binary, tasks_in
 from mmnar.io import atomic_path
 
 PROTOCOLS = ("validation", "paper_crossfit_test")
@@ -391,14 +391,16 @@ def run_rectify(
 
     ``params``: ``estimator``, ``kappa_grid``, ``n_folds``, ``min_count``, ``seed`` (defaults of
     :class:`PatternRectifier`). ``labels_path`` needs ``subject_id``, the task columns and
-    ``pattern_id``.
+    ``pattern_id``. The rectifier is a per-pattern shift of a binary task's logit: the run's other
+    tasks (multi-label, multi-class) keep their predictions unchanged, and the record says so.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     settings = {"kappa_grid": list(DEFAULT_KAPPA_GRID), "n_folds": 2, "min_count": 10, "seed": 0, "estimator": "shrunk",
                 **(params or {})}
     predictions = pd.read_parquet(predictions_path)
-    labels = pd.read_parquet(labels_path, columns=["subject_id", *TASK_NAMES, "pattern_id"])
+    labels = pd.read_parquet(labels_path)
+    tasks = [task.name for task in binary(tasks_in(labels.columns))]
     merged = predictions[["subject_id", "split"]].merge(labels, on="subject_id", how="left", validate="one_to_one")
     if merged["pattern_id"].isna().any():
         raise ValueError(f"{int(merged['pattern_id'].isna().sum())} predicted patients have no row in {labels_path}")
@@ -407,8 +409,9 @@ def run_rectify(
 
     rectified = predictions.copy()
     record: dict[str, Any] = {"protocol": protocol, "estimator": settings["estimator"], "params": settings,
-                              "fit_split": "val" if protocol == "validation" else "test", "tasks": {}}
-    for task in TASK_NAMES:
+                              "fit_split": "val" if protocol == "validation" else "test", "tasks": {},
+                              "unrectified_tasks": [t.name for t in tasks_in(labels.columns) if t.name not in tasks]}
+    for task in tasks:
         column = f"p_{task}"
         p, y = predictions[column].to_numpy(dtype=float), merged[task].to_numpy(dtype=float)
         fit_rows = fit_split & np.isfinite(p)  # a single-modality reference predicts only where it applies

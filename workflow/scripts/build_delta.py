@@ -7,4 +7,5 @@ from mmnar.model_input.delta import build_model_input
 
 to_file(snakemake.log[0])
 check_limits(snakemake.input.quality_summary, snakemake.input.quality_items)
-build_model_input(snakemake.input.cohort, snakemake.params.embeddings, Path(snakemake.output.delta).parent)
+build_model_input(snakemake.input.cohort, snakemake.params.embeddings, Path(snakemake.output.delta).parent,
+                  snakemake.params.tasks, snakemake.input.task_labels)

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.phenotypes import phenotype_labels
+from mmnar.data.tasks import SQL_LABELS, TASKS
 from mmnar.io import atomic_path
 from mmnar.data.quality import QualityReport, add_rejected_rows
 from mmnar.data.sources.local import TABLE_KIND
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 COHORT_COLUMNS = [
     "subject_id", "hadm_id", "stay_id", "admittime", "dischtime", "intime", "outtime",
     "window_start", "window_end", "age", "gender", "race", "admission_type",
-    "n_prior_admissions", *TASK_NAMES,
+    "n_prior_admissions", *SQL_LABELS,
 ]
 NOTE_COLUMNS = ["subject_id", "note_id", "charttime", "text"]
 CXR_COLUMNS = ["subject_id", "study_id", "dicom_id", "study_datetime", "path"]
@@ -90,10 +91,10 @@ def extract_cohort(source, cohort_sql: Path, out: Path, quality_out: Path, windo
     if (reason != "").any():
         log.warning("excluded %d index admissions with inconsistent times", int((reason != "").sum()))
     cohort = sample_patients(cohort[reason == ""], max_patients, seed)[COHORT_COLUMNS]
-    for task in TASK_NAMES:
+    for task in SQL_LABELS:
         cohort[task] = cohort[task].astype("float64")
-    log.info("cohort: %d patients; label rates %s", len(cohort),
-             {t: round(float(cohort[t].mean()), 3) for t in TASK_NAMES})
+    log.info("cohort: %d patients; label means %s", len(cohort),
+             {t: round(float(cohort[t].mean()), 3) for t in SQL_LABELS})
     with atomic_path(out) as tmp:
         cohort.to_parquet(tmp, index=False)
     report.write(quality_out)
@@ -178,6 +179,24 @@ def extract_feature_group(source, cohort_sql: Path, group_sql: Path, cohort_path
     with atomic_path(out) as tmp:
         frame.to_parquet(tmp, index=False)
     report.write(quality_out)
+
+
+def extract_phenotype_labels(source, cohort_sql: Path, codes_sql: Path, cohort_path: Path, out: Path,
+                             window: str, early_hours: int) -> pd.DataFrame:
+    """``phenotype_25``'s label columns per cohort patient, in cohort order: 1 where a code of the index
+    admission falls in the phenotype, 0 where none does, NaN (undefined) where the admission has no
+    diagnosis code at all: an uncoded stay is unknown, not healthy."""
+    cohort = pd.read_parquet(cohort_path)
+    codes = query_for_cohort(source, codes_sql, cohort_sql, cohort, window, early_hours)
+    labels = phenotype_labels(codes, cohort["hadm_id"]).to_numpy(copy=True)
+    labels[~cohort["hadm_id"].isin(codes["hadm_id"]).to_numpy()] = np.nan
+    frame = pd.DataFrame(labels, columns=list(TASKS["phenotype_25"].label_columns))
+    frame.insert(0, "subject_id", cohort["subject_id"].to_numpy())
+    log.info("phenotype_25: %d patients, %d without codes; prevalence %s", len(frame), int(np.isnan(labels[:, 0]).sum()),
+             {c.split(".", 1)[1]: round(float(np.nanmean(frame[c])), 3) for c in frame.columns[1:]})
+    with atomic_path(out) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return frame
 
 
 def blank_text(text: pd.Series) -> pd.Series:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS, TASKS
 
 STAY = "stay"
 DISCHARGE = "discharge"
@@ -102,7 +102,8 @@ REGISTRY: tuple[FeatureGroup, ...] = (
                  "anticoagulants, insulin, opioids, vasopressors and antibiotics"),
     FeatureGroup("diagnoses", "Diagnoses (ICD-9/10)", DISCHARGE, "features_diagnoses.sql",
                  "codes and distinct codes of the index admission, the 17 Charlson comorbidities (ICD-9/10 "
-                 "coding of Quan et al. 2005) and the Charlson index (1987 weights, without the age points)"),
+                 "coding of Quan et al. 2005) and the Charlson index (1987 weights, without the age points)",
+                 reveals=("phenotype_25",)),
     FeatureGroup("procedures", "Procedures (ICD-9/10-PCS)", DISCHARGE, "features_procedures.sql",
                  "procedure codes and distinct codes of the index admission"),
     FeatureGroup("drg", "Diagnosis-related group", DISCHARGE, "features_drg.sql",
@@ -120,7 +121,7 @@ def groups() -> tuple[FeatureGroup, ...]:
     names = [g.name for g in REGISTRY]
     if len(set(names)) != len(names) or any(g.known_at not in KNOWN_AT for g in REGISTRY):
         raise ValueError(f"feature groups need unique names and known_at in {KNOWN_AT}: {names}")
-    unknown = {t for g in REGISTRY for t in g.reveals} - set(TASK_NAMES)
+    unknown = {t for g in REGISTRY for t in g.reveals} - set(TASKS)
     if unknown:
         raise ValueError(f"feature groups reveal unregistered tasks {sorted(unknown)}")
     return REGISTRY
@@ -151,7 +152,7 @@ def unavailable_reason(group: FeatureGroup, window: str, task: str) -> str:
     return ""
 
 
-def availability(window: str, tasks: tuple[str, ...] = TASK_NAMES) -> dict[str, str]:
+def availability(window: str, tasks: tuple[str, ...] = DEFAULT_TASKS) -> dict[str, str]:
     """Group name → why it cannot reach a model of ``tasks`` under ``window`` ('' when it can).
 
     One multitask model reads one S vector, so a group reaches it only if every task may see it.
@@ -161,7 +162,7 @@ def availability(window: str, tasks: tuple[str, ...] = TASK_NAMES) -> dict[str, 
             for group in groups()}
 
 
-def selected(requested: list[str] | None, window: str, tasks: tuple[str, ...] = TASK_NAMES) -> tuple[str, ...]:
+def selected(requested: list[str] | None, window: str, tasks: tuple[str, ...] = DEFAULT_TASKS) -> tuple[str, ...]:
     """The groups of a run, in registry order: ``requested``, or every group the window allows."""
     if requested is None:
         return tuple(name for name, why in availability(window, tasks).items() if not why)

@@ -20,18 +20,26 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from mmnar.data.tasks import binary_task_names
+
 SCHEMES = ("folds", "random")
 
 
+STRATIFY_FIRST = ("mortality_inhosp", "readmit_30d")
+"""Binary tasks stratified on, in this order, when the run has them; then its other binary tasks."""
+
+
 def stratification_key(labels: pd.DataFrame) -> np.ndarray:
-    """Mortality × 30-day readmission (undefined kept as its own level), coarsened when too rare."""
-    readmit = labels["readmit_30d"].fillna(-1).astype(int).astype(str)
-    key = labels["mortality_inhosp"].astype(int).astype(str) + "_" + readmit
-    if key.value_counts().min() < 5:
-        key = labels["mortality_inhosp"].astype(int).astype(str)
-    if key.value_counts().min() < 5:
-        key = pd.Series("all", index=labels.index)
-    return key.to_numpy()
+    """The run's first two binary tasks (``STRATIFY_FIRST`` first; undefined kept as its own level),
+    coarsened to the first, then to none, when a level is too rare."""
+    names = binary_task_names(labels.columns)
+    names = [t for t in STRATIFY_FIRST if t in names] + [t for t in names if t not in STRATIFY_FIRST]
+    levels = [labels[t].fillna(-1).astype(int).astype(str) for t in names[:2]]
+    for k in range(len(levels), 0, -1):
+        key = levels[0].str.cat(levels[1:k], sep="_") if k > 1 else levels[0]
+        if key.value_counts().min() >= 5:
+            return key.to_numpy()
+    return np.full(len(labels), "all")
 
 
 def n_folds(test_fraction: float) -> int:

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import binary_task_names
 from mmnar.io import atomic_path
 from mmnar.metrics import equal_mass_bins, expected_calibration_error
 
@@ -178,7 +178,7 @@ def calibration(predictions: Mapping[tuple[str, str], Sequence[pd.DataFrame]], l
     """
     rows = []
     for (model, variant), frames in predictions.items():
-        for task in TASK_NAMES:
+        for task in binary_task_names(labels.columns):
             summaries, points = [], []
             for frame, split, (split_seed, init_seed) in zip(frames, splits, run_keys):
                 test = (split.loc[split["split"] == "test", ["subject_id"]]
@@ -205,10 +205,11 @@ def calibration_files(prediction_paths: Mapping[tuple[str, str], Sequence[str | 
                       n_bins: int = 10, min_cell_count: int = 1) -> pd.DataFrame:
     """``calibration`` on the workflow's files; writes ``out`` (results/calibration.csv)."""
     predictions = {name: [pd.read_parquet(path) for path in paths] for name, paths in prediction_paths.items()}
-    table = calibration(predictions, pd.read_parquet(labels_path), [pd.read_parquet(path) for path in split_paths],
+    labels = pd.read_parquet(labels_path)
+    table = calibration(predictions, labels, [pd.read_parquet(path) for path in split_paths],
                         run_keys, n_bins, min_cell_count)
-    log.info("calibration of %d model variants × %d tasks × %d runs, %d equal-mass bins",
-             len(predictions), len(TASK_NAMES), len(split_paths), n_bins)
+    log.info("calibration of %d model variants × %d binary tasks × %d runs, %d equal-mass bins",
+             len(predictions), len(binary_task_names(labels.columns)), len(split_paths), n_bins)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     return table

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import binary_task_names
 from mmnar.evaluation.paired import resample_counts, run_seed, weighted_metrics
 from mmnar.io import atomic_path
 
@@ -291,7 +291,7 @@ def fairness(predictions: Mapping[tuple[str, str], Sequence[pd.DataFrame]], labe
     """
     rows = []
     for (model, variant), frames in predictions.items():
-        for t, task in enumerate(TASK_NAMES):
+        for t, task in enumerate(binary_task_names(labels.columns)):
             keys = {"model": model, "variant": variant, "task": task}
             runs = []
             for frame, split, key in zip(frames, splits, run_keys):
@@ -372,11 +372,12 @@ def fairness_files(prediction_paths: Mapping[tuple[str, str], Sequence[str | Pat
     """``fairness`` on the workflow's files; writes ``out`` (results/fairness.csv)."""
     predictions = {name: [pd.read_parquet(path) for path in paths] for name, paths in prediction_paths.items()}
     cohort = pd.read_parquet(cohort_path, columns=["subject_id", "age", "gender", "race"])
-    table = fairness(predictions, pd.read_parquet(labels_path), [pd.read_parquet(path) for path in split_paths],
+    labels = pd.read_parquet(labels_path)
+    table = fairness(predictions, labels, [pd.read_parquet(path) for path in split_paths],
                      run_keys, demographic_groups(cohort, attributes, age_edges), attributes, age_edges,
                      calibration_bins, min_cell_count, n_resamples, seed)
     log.info("fairness of %d model variants × %d tasks × %d attributes over %d runs, %d resamples",
-             len(predictions), len(TASK_NAMES), len(attributes), len(split_paths), n_resamples)
+             len(predictions), len(binary_task_names(labels.columns)), len(attributes), len(split_paths), n_resamples)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     return table

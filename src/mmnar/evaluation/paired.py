@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS, binary_task_names
 from mmnar.evaluation.significance import (DelongRun, Permutations, delong_combined, delong_run, permutation_p_value,
                                            permutation_rng, permutation_swaps)
 from mmnar.io import atomic_path
@@ -307,12 +307,12 @@ class _RunScores:
 
 
 def reference_slots(references: Sequence[str], best_single_modality: Mapping[str, tuple[str, float]] | None = None,
-                    ) -> dict[str, list[tuple[str, str, float]]]:
+                    tasks: Sequence[str] = DEFAULT_TASKS) -> dict[str, list[tuple[str, str, float]]]:
     """Per task, the ``(reference, reference_role, reference_val_auc)`` every model is compared with:
     the configured references, then the task's best single-modality model (merged into a configured
     one of the same name)."""
     slots = {}
-    for task in TASK_NAMES:
+    for task in tasks:
         task_slots = [[reference, CONFIGURED, np.nan] for reference in references]
         if best_single_modality and task in best_single_modality:
             model, val_auc = best_single_modality[task]
@@ -337,17 +337,19 @@ def compare_with_intervals(predictions: Mapping[tuple[str, str], Sequence[pd.Dat
     ``predictions[(model, variant)]`` holds one frame (``subject_id, p_<task>``) per run, in the order
     of ``splits`` (each run's ``subject_id, split``) and ``run_keys`` (its split and init seeds). A
     model is not compared with itself. ``best_single_modality``: task → (model, validation AUC) of the
-    extra reference of that task (``best_single_modality``).
+    extra reference of that task (``best_single_modality``). The run's binary tasks are compared (the
+    bootstrap, permutation and DeLong statistics here are those of a binary outcome).
     """
-    slots = reference_slots(references, best_single_modality)
+    tasks = binary_task_names(labels.columns)
+    slots = reference_slots(references, best_single_modality, tasks)
     pairs: dict[tuple, list[RunComparison]] = {}
     own: dict[tuple, list[tuple[dict, dict, int]]] = {}
     for r, (split, key) in enumerate(zip(splits, run_keys)):
         test = (split.loc[split["split"] == "test", ["subject_id"]]
-                .merge(labels[["subject_id", *TASK_NAMES]], on="subject_id").sort_values("subject_id"))
+                .merge(labels[["subject_id", *tasks]], on="subject_id").sort_values("subject_id"))
         ids = test["subject_id"].to_numpy()
         aligned = {name: frames[r].set_index("subject_id").reindex(ids) for name, frames in predictions.items()}
-        for task in TASK_NAMES:
+        for task in tasks:
             y = test[task].to_numpy(dtype=float)
             scores = _RunScores(y, key, n_resamples, seed, n_permutations, ids)
             p = {name: frame[f"p_{task}"].to_numpy(dtype=float) for name, frame in aligned.items()}
@@ -374,11 +376,11 @@ def compare_with_intervals(predictions: Mapping[tuple[str, str], Sequence[pd.Dat
     table = [{"model": model, "variant": variant, "reference": slots[task][position][0],
               "reference_role": slots[task][position][1], "reference_val_auc": slots[task][position][2],
               "task": task, **row}
-             for model, variant in predictions for position in range(n_slots) for task in TASK_NAMES
+             for model, variant in predictions for position in range(n_slots) for task in tasks
              if (model, variant, position, task) in pairs
              for row in combine(pairs[(model, variant, position, task)])]
     intervals = [{"model": model, "variant": variant, "task": task, **row}
-                 for model, variant in predictions for task in TASK_NAMES
+                 for model, variant in predictions for task in tasks
                  for row in combine_intervals(own.get((model, variant, task), []))]
     return pd.DataFrame(table, columns=COLUMNS), pd.DataFrame(intervals, columns=INTERVAL_COLUMNS)
 
@@ -414,13 +416,14 @@ def selected_validation_auc(history: pd.DataFrame, task: str) -> float:
     return float(row[column])
 
 
-def best_single_modality(histories: Mapping[str, Sequence[pd.DataFrame]]) -> dict[str, tuple[str, float]]:
+def best_single_modality(histories: Mapping[str, Sequence[pd.DataFrame]],
+                         tasks: Sequence[str] = DEFAULT_TASKS) -> dict[str, tuple[str, float]]:
     """Per task, ``(model, validation AUC)`` of the model of ``histories`` (each single-modality model's
     ``history.csv`` per run) with the highest validation AUC (``selected_validation_auc``, mean over
     the runs where it is defined); ties go to the first model. A task no model has a value for is
     left out."""
     chosen = {}
-    for task in TASK_NAMES:
+    for task in tasks:
         scores = {}
         for model, frames in histories.items():
             values = [selected_validation_auc(frame, task) for frame in frames]
@@ -453,12 +456,14 @@ def compare_files(prediction_paths: Mapping[tuple[str, str], Sequence[str | Path
     predictions = {name: [pd.read_parquet(path) for path in paths] for name, paths in prediction_paths.items()}
     splits = [pd.read_parquet(path) for path in split_paths]
     histories = {model: [_read_history(path) for path in paths] for model, paths in (history_paths or {}).items()}
-    best = best_single_modality(histories) if histories else None
-    table, intervals = compare_with_intervals(predictions, pd.read_parquet(labels_path), splits, run_keys, references,
+    labels = pd.read_parquet(labels_path)
+    tasks = binary_task_names(labels.columns)
+    best = best_single_modality(histories, tasks) if histories else None
+    table, intervals = compare_with_intervals(predictions, labels, splits, run_keys, references,
                                               n_resamples, seed, n_permutations, best)
     log.info("%d comparisons (%d model variants × %d references + the best single-modality one × %d tasks × %d "
              "metrics), %d resamples, %d permutations, %d runs", len(table), len(predictions), len(references),
-             len(TASK_NAMES), len(METRICS), n_resamples, n_permutations, len(splits))
+             len(tasks), len(METRICS), n_resamples, n_permutations, len(splits))
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     if intervals_out is not None:

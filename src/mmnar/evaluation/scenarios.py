@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import binary_task_names
 from mmnar.evaluation.paired import combine_intervals, resample_counts, run_seed, weighted_metrics
 from mmnar.model_input.scenarios import OBSERVED, configuration_scenario, ratio_scenario
 
@@ -109,7 +109,7 @@ def bootstrap_ci(runs: Sequence[tuple[Sequence[int], np.ndarray, np.ndarray]], n
 def held_out_patients(split: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """The run's test patients with their labels, by ``subject_id``."""
     return (split.loc[split["split"] == "test", ["subject_id"]]
-            .merge(labels[["subject_id", *TASK_NAMES]], on="subject_id").sort_values("subject_id"))
+            .merge(labels[["subject_id", *binary_task_names(labels.columns)]], on="subject_id").sort_values("subject_id"))
 
 
 def cell_metrics(cells: Sequence[Mapping], labels: pd.DataFrame, splits: Sequence[pd.DataFrame],
@@ -129,7 +129,7 @@ def cell_metrics(cells: Sequence[Mapping], labels: pd.DataFrame, splits: Sequenc
             raise ValueError(f"cell {dict((k, v) for k, v in cell.items() if k != 'predictions')} has "
                              f"{len(sources)} prediction files for {len(tests)} runs")
         keys = {k: v for k, v in cell.items() if k != "predictions"}
-        for task in TASK_NAMES:
+        for task in binary_task_names(labels.columns):
             memo = (tuple(str(s) if not isinstance(s, pd.DataFrame) else id(s) for s in sources), task)
             if memo not in done:
                 runs = []

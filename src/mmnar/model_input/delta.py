@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import COHORT_SQL, run_tasks
 from mmnar.io import atomic_path
 from mmnar.model_input.inputs import array_name
 from mmnar.modalities.registry import SEQUENCE, VECTOR, modalities, pattern_ids, pattern_name
@@ -32,11 +32,15 @@ def align(subject_ids: np.ndarray, embedded_ids: np.ndarray, matrix: np.ndarray)
     return aligned, observed.astype(np.uint8)
 
 
-def build_model_input(cohort_path: Path, embedding_paths: Mapping[str, Mapping[str, Path]], out_dir: Path) -> pd.DataFrame:
+def build_model_input(cohort_path: Path, embedding_paths: Mapping[str, Mapping[str, Path]], out_dir: Path,
+                      tasks: Sequence[str], label_paths: Sequence[Path] = ()) -> pd.DataFrame:
     """Write one array per registered modality and form, ``delta.npy`` and ``labels.parquet``, in cohort order.
 
     ``embedding_paths``: ``{modality: {form: path}}``. A modality's δ is the presence of its vector
-    row; its series (if any) is all NaN for a patient without it.
+    row; its series (if any) is all NaN for a patient without it. ``labels.parquet`` holds the label
+    columns of the run's ``tasks`` (from the cohort, or from ``label_paths``: files of a label stage,
+    ``subject_id`` plus label columns, in cohort order) and nothing else, so later stages read the run's
+    tasks from it.
     """
     cohort = pd.read_parquet(cohort_path)
     subject_ids = cohort["subject_id"].to_numpy()
@@ -55,7 +59,15 @@ def build_model_input(cohort_path: Path, embedding_paths: Mapping[str, Mapping[s
                 np.save(tmp, series)
     with atomic_path(out_dir / "delta.npy") as tmp:
         np.save(tmp, delta)
-    labels = cohort[["subject_id", *TASK_NAMES]].copy()
+    labels = cohort[["subject_id"]].copy()
+    extra = [pd.read_parquet(path) for path in label_paths]
+    for frame in extra:
+        if not np.array_equal(frame["subject_id"].to_numpy(), subject_ids):
+            raise ValueError("a label file is not in cohort order")
+    for task in run_tasks(tasks):
+        source = cohort if task.labelled_by == COHORT_SQL else next(f for f in extra if task.label_columns[0] in f)
+        for column in task.label_columns:
+            labels[column] = source[column].to_numpy(dtype=np.float64)
     labels["pattern_id"] = pattern_ids(delta)
     names = [m.name for m in registered]
     labels["pattern"] = [pattern_name(bits, names) for bits in delta]

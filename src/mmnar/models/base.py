@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmnar.data.tasks import DEFAULT_RUN, Task
+
 VECTOR = "vector"
 SEQUENCE = "sequence"
 FORMS = (VECTOR, SEQUENCE)
@@ -97,12 +99,14 @@ class SeriesShape:
 @dataclass(frozen=True)
 class InputSpec:
     """What a model is built for: every registered modality in δ order, the dimension of each
-    vector input, the shape of each sequence input, and the number of task outputs."""
+    vector input, the shape of each sequence input, the number of task outputs and the tasks they
+    belong to (the run's; a multi-class task has one output per class)."""
 
     modalities: tuple[str, ...]
     vector_dims: Mapping[str, int]
     series: Mapping[str, SeriesShape]
     n_outputs: int
+    tasks: tuple[Task, ...] = DEFAULT_RUN
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ from torch import nn
 from mmnar.models.base import (DROPOUT, HIDDEN_DIM, N_HEADS, N_LAYERS, SEQUENCE, VECTOR, InputSpec, ModelInputs,
                                ModelOutput, ModelSpec, Param, SeriesBatch, SeriesShape)
 from mmnar.models.components import two_layer_mlp
+from mmnar.models.losses import output_targets
 from mmnar.models.series_encoders import TransformerSeriesEncoder
 
 EHR_MODALITY = "S"
@@ -180,6 +181,7 @@ class DrFuse(nn.Module):
         self.modalities = tuple(input_spec.modalities)
         self.sequences = frozenset(input_spec.series)
         self.n_outputs = input_spec.n_outputs
+        self.tasks = input_spec.tasks
         self.rank_margin = rank_margin
         self.encoders = nn.ModuleDict({
             m: SeriesSharedDistinct(input_spec.series[m], hidden_dim, n_heads, n_layers, dropout) if m in self.sequences
@@ -237,9 +239,10 @@ class DrFuse(nn.Module):
         for k, name in enumerate((*self.modalities, "shared")):
             here = torch.where(available[:, k : k + 1], labels, torch.full_like(labels, float("nan")))
             terms[f"aux_{name}"] = prediction_loss(aux_logits[:, k], here).sum()
-        defined = ~torch.isnan(labels)
+        targets = output_targets(labels, self.tasks)                # one 0/1 target per output (classes one-hot)
+        defined = ~torch.isnan(targets)
         row_loss = F.binary_cross_entropy_with_logits(
-            aux_logits.detach(), torch.where(defined, labels, 0.0).unsqueeze(1).expand_as(aux_logits), reduction="none")
+            aux_logits.detach(), torch.where(defined, targets, 0.0).unsqueeze(1).expand_as(aux_logits), reduction="none")
         usable = (available & output.extras["aligned"].unsqueeze(1)).unsqueeze(1) & defined.unsqueeze(-1)
         terms["rank_attention"] = attention_ranking_loss(output.extras["attention"], row_loss.transpose(1, 2), usable,
                                                          self.rank_margin)

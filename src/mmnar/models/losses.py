@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from mmnar.data.tasks import MULTICLASS, Task
+
 _EXCLUDED_LOGIT = -1e4
 
 
@@ -86,3 +88,20 @@ def total_loss(
             raise KeyError(f"unknown auxiliary loss term {name!r}")
         loss = loss + weight_by_prefix[prefix] * value
     return loss
+
+
+def output_targets(labels: torch.Tensor, tasks: Sequence[Task]) -> torch.Tensor:
+    """``(B, outputs)`` 0/1 targets, one per logit: a multi-class task's class index becomes its one-hot
+    row (NaN where undefined); binary and multi-label columns stay as they are."""
+    parts, col = [], 0
+    for task in tasks:
+        if task.type == MULTICLASS:
+            y = labels[:, col]
+            classes = torch.arange(task.n_outputs, device=labels.device, dtype=labels.dtype)
+            one_hot = (y.unsqueeze(1) == classes).to(labels.dtype)
+            parts.append(torch.where(torch.isnan(y).unsqueeze(1), torch.full_like(one_hot, float("nan")), one_hot))
+            col += 1
+        else:
+            parts.append(labels[:, col:col + task.n_outputs])
+            col += task.n_outputs
+    return torch.cat(parts, dim=1)

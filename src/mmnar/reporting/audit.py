@@ -10,7 +10,7 @@ Three checks per run, written next to the tables so nobody reports a leaking num
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import pandas as pd
 
 from mmnar.data.feature_groups import groups as feature_groups
 from mmnar.data.feature_groups import unavailable_reason
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.io import atomic_path
 
 DEATH_WORDS = r"\b(?:expired|died|deceased|passed away|time of death|pronounced dead)\b"
@@ -41,12 +41,13 @@ def death_word_rates(notes: pd.DataFrame, cohort: pd.DataFrame, min_cell_count: 
     return share(flagged[died], min_cell_count), share(flagged[~died], min_cell_count)
 
 
-def feature_group_rows(used_groups: Mapping[str, list[str]], window: str) -> list[dict]:
+def feature_group_rows(used_groups: Mapping[str, list[str]], window: str,
+                       tasks: Sequence[str] = DEFAULT_TASKS) -> list[dict]:
     """One row per registered feature group × task: was it used, and may it be under ``window``?"""
     rows = []
     for group in feature_groups():
         used = bool(used_groups.get(group.name))
-        for task in TASK_NAMES:
+        for task in tasks:
             reason = unavailable_reason(group, window, task)
             rows.append({"window": window, "task": task, "modality": "S",
                          "check": f"feature group {group.name} (known at {group.known_at})",
@@ -57,7 +58,7 @@ def feature_group_rows(used_groups: Mapping[str, list[str]], window: str) -> lis
 
 
 def audit(cohort: pd.DataFrame, notes: dict[str, pd.DataFrame], window: str, min_cell_count: int = 1,
-          used_groups: Mapping[str, list[str]] | None = None) -> pd.DataFrame:
+          used_groups: Mapping[str, list[str]] | None = None, tasks: Sequence[str] = DEFAULT_TASKS) -> pd.DataFrame:
     """One row per check; ``deceased_share`` / ``survivor_share`` say how many patients it concerns.
 
     ``leaks`` is decided on the exact shares; a share that would reveal a small cell is then
@@ -74,7 +75,7 @@ def audit(cohort: pd.DataFrame, notes: dict[str, pd.DataFrame], window: str, min
                      "survivor_share": float("nan") if suppressed else survivors[0],
                      "leaks": leaks, "suppressed": suppressed, "detail": ""})
 
-    for task in TASK_NAMES:
+    for task in tasks:
         # Post-discharge outcomes happen after dischtime; death ends the admission, so a window
         # reaching discharge has reached the death.
         leaks = task == "mortality_inhosp" and bool(reaches_discharge[died].any())
@@ -85,15 +86,15 @@ def audit(cohort: pd.DataFrame, notes: dict[str, pd.DataFrame], window: str, min
         leaks = bool(deceased[0] - survivors[0] > 0.2) if pd.notna(deceased[0]) and pd.notna(survivors[0]) else False
         row("mortality_inhosp", modality, "notes mention death", deceased, survivors, leaks)
     if used_groups is not None:
-        rows.extend(feature_group_rows(used_groups, window))
+        rows.extend(feature_group_rows(used_groups, window, tasks))
     return pd.DataFrame(rows)
 
 
 def run_audit(cohort_path: Path, note_paths: dict[str, Path], window: str, out: Path, min_cell_count: int = 1,
-              feature_groups_path: Path | None = None) -> None:
+              feature_groups_path: Path | None = None, tasks: Sequence[str] = DEFAULT_TASKS) -> None:
     cohort = pd.read_parquet(cohort_path)
     notes = {m: pd.read_parquet(p) for m, p in note_paths.items()}
     used = json.loads(Path(feature_groups_path).read_text()) if feature_groups_path else None
-    table = audit(cohort, notes, window, min_cell_count, used)
+    table = audit(cohort, notes, window, min_cell_count, used, tasks)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)

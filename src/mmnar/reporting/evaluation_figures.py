@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmnar.data.tasks import TASKS, TASK_NAMES
+from mmnar.data.tasks import TASKS
 from mmnar.io import atomic_path
 
 GAP_METRICS = {"auprc": "AUPRC", "tpr": "TPR", "fpr": "FPR", "ece": "ECE"}
@@ -61,7 +61,7 @@ def plot_reliability(table: pd.DataFrame, out_png: str | Path) -> None:
     models = list(dict.fromkeys(model for model, _ in names))
     cmap = plt.get_cmap("tab20" if len(models) > 10 else "tab10")
     colour = {model: cmap(k % cmap.N) for k, model in enumerate(models)}
-    tasks = [t for t in TASK_NAMES if t in set(mean["task"])] or sorted(set(mean["task"]))
+    tasks = [t for t in TASKS if t in set(mean["task"])] or sorted(set(mean["task"]))
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 4.6), squeeze=False)
     handles = {}
     for ax, task in zip(axes[0], tasks):
@@ -110,7 +110,7 @@ def plot_fairness_gaps(table: pd.DataFrame, out_png: str | Path) -> None:
     gaps = table[table["group"] == "gap"]
     attributes = list(dict.fromkeys(gaps["attribute"]))
     names = list(dict.fromkeys(zip(table["model"], table["variant"])))
-    tasks = [t for t in TASK_NAMES if t in set(table["task"])] or sorted(set(table["task"]))
+    tasks = [t for t in TASKS if t in set(table["task"])] or sorted(set(table["task"]))
     markers, offsets = "osD^v", np.linspace(-0.25, 0.25, max(len(tasks), 1)) if len(tasks) > 1 else np.zeros(1)
     cmap = plt.get_cmap("tab10")
     height = 0.9 + 0.28 * len(names)

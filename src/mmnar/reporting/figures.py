@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import binary_task_names
 from mmnar.io import atomic_path
 
 
@@ -27,14 +27,14 @@ def small_cell(counts: pd.Series, min_cell_count: int) -> pd.Series:
 
 
 def pattern_outcomes(labels: pd.DataFrame, min_cell_count: int = 1) -> pd.DataFrame:
-    """Outcome rate per observation pattern and task, with counts and 95 % CI (Figure 1).
+    """Outcome rate per observation pattern and binary task, with counts and 95 % CI (Figure 1).
 
     A row whose patients, events or non-events number 1 to ``min_cell_count - 1`` is ``suppressed``:
     its counts, rate and interval are blank, since any of them would let a reader recover the count.
     """
     rows = []
     for (pattern_id, pattern), group in labels.groupby(["pattern_id", "pattern"]):
-        for task in TASK_NAMES:
+        for task in binary_task_names(labels.columns):
             defined = group[task].dropna()
             rows.append({"pattern_id": pattern_id, "pattern": pattern, "n_patients": len(group),
                          "task": task, "n_defined": len(defined), "n_events": int(defined.sum())})
@@ -59,13 +59,14 @@ def plot_pattern_outcomes(table: pd.DataFrame, out_png: Path) -> None:
 
     patterns = table.drop_duplicates("pattern_id").sort_values("pattern_id")
     x = np.arange(len(patterns))
-    width = 0.8 / len(TASK_NAMES)
+    tasks = list(dict.fromkeys(table["task"]))
+    width = 0.8 / len(tasks)
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(patterns) + 2), 4))
-    for offset, task in enumerate(TASK_NAMES):
+    for offset, task in enumerate(tasks):
         rows = table[table["task"] == task].set_index("pattern_id").reindex(patterns["pattern_id"])
         rate = rows["rate"].to_numpy()
         err = np.vstack([rate - rows["ci_low"].to_numpy(), rows["ci_high"].to_numpy() - rate])
-        ax.bar(x + (offset - (len(TASK_NAMES) - 1) / 2) * width, rate, width, yerr=err, capsize=2, label=task)
+        ax.bar(x + (offset - (len(tasks) - 1) / 2) * width, rate, width, yerr=err, capsize=2, label=task)
     counts = [f"n={n}" if pd.notna(n) else "n<min" for n in patterns["n_patients"]]
     ax.set_xticks(x, [f"{p}\n{n}" for p, n in zip(patterns["pattern"], counts)], fontsize=8)
     ax.set_ylabel("outcome rate (95 % CI; small cells suppressed)")

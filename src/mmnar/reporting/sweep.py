@@ -36,8 +36,9 @@ def setting_rows(name: str, values: Mapping, table1: pd.DataFrame, comparisons: 
     paired = comparisons[(comparisons["reference"] == reference) & (comparisons["metric"] == "auc")]
     paired = paired.set_index(["model", "variant", "task"])
     rows = []
+    tasks = [t for t in TASKS if f"{t}_auc_mean" in table1.columns]      # the binary tasks of the setting's run
     for row in table1[table1["model"] != "oracle"].itertuples(index=False):
-        for task in TASKS:
+        for task in tasks:
             auc = getattr(row, f"{task}_auc_mean")
             ceilings = {column: float(oracle.loc[variant, f"{task}_auc_mean"]) if variant in oracle.index else float("nan")
                         for variant, column in CEILINGS.items()}
@@ -73,9 +74,10 @@ def sweep_figure(table: pd.DataFrame, reference: str, out: Path) -> None:
     compared = table[(table["model"] != reference) | (table["variant"] != "raw")]
     compared = compared[compared["auc_diff"].notna()]
     series = list(dict.fromkeys(zip(compared["model"], compared["variant"], compared["label"])))
-    fig, axes = plt.subplots(1, len(TASKS), figsize=(5.2 * len(TASKS), 4.2), sharey=True, squeeze=False)
+    tasks = [t for t in TASKS if t in set(table["task"])]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 4.2), sharey=True, squeeze=False)
     width = 0.8 / max(len(series), 1)
-    for ax, task in zip(axes[0], TASKS):
+    for ax, task in zip(axes[0], tasks):
         of_task = table[table["task"] == task]
         gain = of_task.drop_duplicates("setting").set_index("setting")["delta_ceiling_gain"].reindex(settings)
         ax.bar(range(len(settings)), gain.to_numpy(), width=0.9, color="0.9", label="ceiling gain from δ")

@@ -20,12 +20,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmnar.data.tasks import TASK_NAMES
+from mmnar.data.tasks import METRICS_OF_TYPE, TASKS
 from mmnar.io import atomic_path
+from mmnar.metrics import LOWER_IS_BETTER, METRIC_LABELS
 from mmnar.models.registry import get as get_spec
 from mmnar.reporting.latex import latex_table
 
-METRICS = ("auc", "auprc", "brier")
+
+
+def task_metric_pairs(tasks: Sequence[str]) -> list[tuple[str, str]]:
+    """``(task, metric)`` of every column of the tables, registry order, each task's metrics by its type."""
+    return [(name, metric) for name, task in TASKS.items() if name in set(tasks) for metric in METRICS_OF_TYPE[task.type]]
+
+
+def columns_of(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """The ``(task, metric)`` pairs ``table`` holds (``<task>_<metric>_mean``)."""
+    return [(t, m) for t, m in task_metric_pairs(list(TASKS)) if f"{t}_{m}_mean" in table.columns]
+
+
+def tasks_of(table: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(t for t, _ in columns_of(table)))
 
 VARIANT_LABELS = {
     "raw": "",
@@ -71,7 +85,7 @@ def leaked_tasks(audit: pd.DataFrame) -> dict[str, list[str]]:
     only tasks with at least one."""
     flagged = audit[audit["leaks"].map(lambda value: str(value).strip().lower() == "true")]
     leaks = {}
-    for task in TASK_NAMES:
+    for task in TASKS:
         rows = flagged[flagged["task"] == task]
         checks = []
         for check in dict.fromkeys(rows["check"]):
@@ -100,13 +114,12 @@ def add_intervals(table: pd.DataFrame, intervals: pd.DataFrame) -> pd.DataFrame:
     over runs (``results/model_intervals.csv``; empty for rows without predictions, the oracle)."""
     indexed = intervals.set_index(["model", "variant", "task", "metric"])
     table = table.copy()
-    for task in TASK_NAMES:
-        for metric in METRICS:
-            for bound in ("ci_low", "ci_high"):
-                table[f"{task}_{metric}_{bound}"] = [
-                    float(indexed.loc[(model, variant, task, metric), bound])
-                    if (model, variant, task, metric) in indexed.index else float("nan")
-                    for model, variant in zip(table["model"], table["variant"])]
+    for task, metric in columns_of(table):
+        for bound in ("ci_low", "ci_high"):
+            table[f"{task}_{metric}_{bound}"] = [
+                float(indexed.loc[(model, variant, task, metric), bound])
+                if (model, variant, task, metric) in indexed.index else float("nan")
+                for model, variant in zip(table["model"], table["variant"])]
     return table
 
 
@@ -128,10 +141,10 @@ def add_differences(table: pd.DataFrame, comparisons: pd.DataFrame, reference: s
                 if (model, variant, task, metric) in paired.index and source in paired.columns else float("nan")
                 for model, variant in zip(table["model"], table["variant"])]
 
-    for task in TASK_NAMES:
+    for task in dict.fromkeys(t for t, m in columns_of(table) if m == "auc"):
         for name, source in (("auc_diff", "difference"), ("auc_diff_ci_low", "ci_low"), ("auc_diff_ci_high", "ci_high")):
             table[f"{task}_{name}"] = column(task, "auc", source)
-        for metric in METRICS:
+        for metric in METRICS_OF_TYPE["binary"]:
             table[f"{task}_{metric}_p_permutation"] = column(task, metric, "p_permutation")
         table[f"{task}_auc_p_delong"] = column(task, "auc", "p_delong")
     return table
@@ -154,12 +167,11 @@ def add_best(table: pd.DataFrame) -> pd.DataFrame:
     ties all) among at least two ``best_eligible`` rows; false throughout a leaked task (``<task>_leaked``)."""
     table = table.copy()
     eligible = best_eligible(table) if len(table) else pd.Series(dtype=bool)
-    for task in TASK_NAMES:
+    for task, metric in columns_of(table):
         leaked = f"{task}_leaked" in table and table[f"{task}_leaked"].astype(bool).any()
-        for metric in METRICS:
-            means = table[f"{task}_{metric}_mean"].where(eligible) if len(table) else pd.Series(dtype=float)
-            best = means.min() if metric == "brier" else means.max()
-            table[f"{task}_{metric}_best"] = means.notna() & (means == best) & (means.notna().sum() > 1) & (not leaked)
+        means = table[f"{task}_{metric}_mean"].where(eligible) if len(table) else pd.Series(dtype=float)
+        best = means.min() if metric in LOWER_IS_BETTER else means.max()
+        table[f"{task}_{metric}_best"] = means.notna() & (means == best) & (means.notna().sum() > 1) & (not leaked)
     return table
 
 
@@ -178,6 +190,7 @@ def summarise(metrics: pd.DataFrame, rows: Sequence[Sequence[str]], labels: dict
         if variant == "rectified" and (model, "raw") not in labels and [model, "raw"] in [list(r) for r in rows]:
             labels[(model, "raw")] = row_label(model, "raw") + " (no rectifier)"
     metrics = metrics[metrics["scenario"] == "observed"]
+    pairs = task_metric_pairs(set(metrics["task"]))
     stats = metrics.groupby(["model", "variant", "task", "metric"])["value"].agg(["mean", "std"])
     table = []
     for model, variant in rows:
@@ -189,11 +202,10 @@ def summarise(metrics: pd.DataFrame, rows: Sequence[Sequence[str]], labels: dict
                "n_splits": n_splits, "n_inits": n_inits,
                "sd_over": f"{n_splits} split{'s' * (n_splits > 1)} × {n_inits} init{'s' * (n_inits > 1)}",
                "n_test_patients": float(sub.groupby(["split_seed", "init_seed"])["n_patients"].max().mean())}
-        for task in TASK_NAMES:
-            for metric in METRICS:
-                key = (model, variant, task, metric)
-                mean, sd = stats.loc[key, ["mean", "std"]] if key in stats.index else (float("nan"),) * 2
-                row[f"{task}_{metric}_mean"], row[f"{task}_{metric}_sd"] = mean, sd
+        for task, metric in pairs:
+            key = (model, variant, task, metric)
+            mean, sd = stats.loc[key, ["mean", "std"]] if key in stats.index else (float("nan"),) * 2
+            row[f"{task}_{metric}_mean"], row[f"{task}_{metric}_sd"] = mean, sd
         table.append(row)
     table = pd.DataFrame(table)
     if intervals is not None:
@@ -202,7 +214,7 @@ def summarise(metrics: pd.DataFrame, rows: Sequence[Sequence[str]], labels: dict
         table = add_differences(table, comparisons, reference)
     if audit is not None:
         leaks = leaked_tasks(audit)
-        for task in TASK_NAMES:
+        for task in dict.fromkeys(t for t, _ in pairs):
             table[f"{task}_leaked"] = task in leaks
     return add_best(table)
 
@@ -222,9 +234,9 @@ def table_cells(table: pd.DataFrame, leaks: Mapping[str, Sequence[str]] | None =
     ``significance_level`` (any metric). The best mean is ``**bold**``; the cells of a task marked
     ``<task>_leaked`` get a ``†`` and a footnote naming the checks in ``leaks``.
     """
-    header = ["Model", "Test patients", "sd over"] + [
-        f"{task} {metric.upper() if metric != 'brier' else 'Brier'}" for task in TASK_NAMES for metric in METRICS]
-    leaked = [t for t in TASK_NAMES if f"{t}_leaked" in table and table[f"{t}_leaked"].astype(bool).any()]
+    pairs = columns_of(table)
+    header = ["Model", "Test patients", "sd over"] + [f"{task} {METRIC_LABELS[metric]}" for task, metric in pairs]
+    leaked = [t for t in tasks_of(table) if f"{t}_leaked" in table and table[f"{t}_leaked"].astype(bool).any()]
     shown = {"differences": False, "intervals": False, "significant": False, "best": False}
 
     def cell(row, task: str, metric: str) -> str:
@@ -234,7 +246,7 @@ def table_cells(table: pd.DataFrame, leaks: Mapping[str, Sequence[str]] | None =
             mean = f"**{mean}**"
         text = f"{mean} ± {row[f'{task}_{metric}_sd']:.3f}"
         low, high = row.get(f"{task}_{metric}_ci_low", float("nan")), row.get(f"{task}_{metric}_ci_high", float("nan"))
-        if metric != "brier" and pd.notna(low) and pd.notna(high):
+        if metric not in LOWER_IS_BETTER and pd.notna(low) and pd.notna(high):
             shown["intervals"] = True
             text += f" [{low:.3f}, {high:.3f}]"
         diff = row.get(f"{task}_{metric}_diff", float("nan"))
@@ -249,7 +261,7 @@ def table_cells(table: pd.DataFrame, leaks: Mapping[str, Sequence[str]] | None =
         return text + (" †" if task in leaked else "")
 
     rows = [[row["label"], f"{row['n_test_patients']:.0f}", row["sd_over"]] + [
-        cell(row, t, m) for t in TASK_NAMES for m in METRICS] for _, row in table.iterrows()]
+        cell(row, t, m) for t, m in pairs] for _, row in table.iterrows()]
     notes = []
     if shown["intervals"]:
         notes.append("[low, high] after the sd: 95 % bootstrap CI over test patients of the mean over runs (each "
@@ -292,7 +304,7 @@ def to_latex(table: pd.DataFrame, leaks: Mapping[str, Sequence[str]] | None = No
     header, rows, notes = table_cells(table, leaks, significance_level)
     header = header[:3] + [cell.split(" ", 1)[1] for cell in header[3:]]      # the task is the group above
     return latex_table(header, rows, caption=caption, label=label, notes=notes,
-                       groups=[("", 3)] + [(task, len(METRICS)) for task in TASK_NAMES],
+                       groups=[("", 3)] + [(task, sum(t == task for t, _ in columns_of(table))) for task in tasks_of(table)],
                        align="lrl" + "c" * (len(header) - 3))
 
 

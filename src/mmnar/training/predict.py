@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmnar.data.tasks import TASKS
+from mmnar.data.tasks import run_tasks
 from mmnar.io import atomic_path
 from mmnar.model_input.inputs import RawInputs, load_raw_inputs
 from mmnar.model_input.scenarios import OBSERVED, Scenario, apply_scenario, parse_scenario  # noqa: F401 (re-exported)
@@ -41,7 +41,7 @@ def rebuild(checkpoint: dict) -> tuple[torch.nn.Module, dict, dict[str, str]]:
     params = checkpoint["model_params"]
     shape = InputSpec(tuple(checkpoint["modalities"]), checkpoint["vector_dims"],
                       {m: SeriesShape(s["n_steps"], s["n_features"], s["mean"].numpy()) for m, s in checkpoint["series"].items()},
-                      checkpoint["n_outputs"])
+                      checkpoint["n_outputs"], run_tasks(checkpoint["tasks"]))
     model = spec.build(shape, params)
     model.load_state_dict(checkpoint["state_dict"])
     preprocessing = {key: {k: v.numpy() for k, v in stats.items()} for key, stats in checkpoint["preprocessing"].items()}
@@ -49,7 +49,8 @@ def rebuild(checkpoint: dict) -> tuple[torch.nn.Module, dict, dict[str, str]]:
 
 
 def predict(checkpoint: dict, model_input_dir: Path, scenario_name: str, scenario_seed: int) -> tuple[pd.DataFrame, RawInputs]:
-    """Probabilities ``p_<task>`` per patient (NaN where a single-modality model does not apply)."""
+    """Probabilities per patient, a column per output of the tasks the model was trained on
+    (``Task.prediction_columns``; NaN where a single-modality model does not apply)."""
     spec = get_spec(checkpoint["model_name"])
     if spec.kind == ESTIMATOR:
         model, preprocessing = None, None
@@ -65,12 +66,12 @@ def predict(checkpoint: dict, model_input_dir: Path, scenario_name: str, scenari
     else:
         inputs = model_inputs(raw, reads, preprocessing)
         with torch.no_grad():
-            p = probabilities(predict_logits(model, inputs, torch.arange(len(raw.delta)))).numpy().astype(np.float64)
+            p = probabilities(predict_logits(model, inputs, torch.arange(len(raw.delta))),
+                              run_tasks(checkpoint["tasks"])).numpy().astype(np.float64)
     p[~eligible_rows(spec, raw)] = np.nan
     frame = pd.DataFrame({"subject_id": labels["subject_id"].to_numpy()})
-    for t, task in enumerate(TASKS):
-        frame[f"p_{task}"] = p[:, t]
-    return frame, raw
+    columns = [c for task in run_tasks(checkpoint["tasks"]) for c in task.prediction_columns]
+    return pd.concat([frame, pd.DataFrame(p, columns=columns)], axis=1), raw
 
 
 def run_predict(model_paths: list[Path], model_input_dir: Path, split_paths: list[Path], outputs: list[Path],

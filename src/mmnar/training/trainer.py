@@ -17,7 +17,7 @@ import copy
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +28,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from mmnar.data.tasks import BINARY, MULTICLASS, TASKS, n_outputs
+from mmnar.data.tasks import DEFAULT_RUN, MULTICLASS, Task, n_outputs, task_auc, task_blocks, tasks_in
 from mmnar.device import choose_device
-from mmnar.metrics import task_metrics
 from mmnar.models.losses import masked_bce_with_logits
 from mmnar.model_input.inputs import RawInputs
 from mmnar.model_input.series import apply_series, fit_series
@@ -56,6 +55,7 @@ class TrainResult:
     history: pd.DataFrame
     preprocessing: dict[str, dict[str, np.ndarray]]
     input_spec: InputSpec
+    tasks: tuple[Task, ...]
 
 
 def seed_everything(seed: int) -> None:
@@ -64,16 +64,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def trainer_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+def trainer_params(params: Mapping[str, Any] | None, tasks: Sequence[Task] = DEFAULT_RUN) -> dict[str, Any]:
     """Trainer settings with defaults; ``lambda_pred`` defaults to 1 per task. An unknown key is an
     error, never ignored (``init_seeds`` says which runs exist and is not a setting of one run)."""
     unknown = sorted(set(params or {}) - set(TRAINER_DEFAULTS))
     if unknown:
         raise KeyError(f"unknown trainer settings {unknown}; known: {sorted(TRAINER_DEFAULTS)}")
     resolved = {**TRAINER_DEFAULTS, **(params or {})}
-    resolved["lambda_pred"] = [float(w) for w in (resolved["lambda_pred"] or [1.0] * len(TASKS))]
-    if len(resolved["lambda_pred"]) != len(TASKS):
-        raise ValueError(f"training.lambda_pred needs one weight per task {list(TASKS)}")
+    resolved["lambda_pred"] = [float(w) for w in (resolved["lambda_pred"] or [1.0] * len(tasks))]
+    if len(resolved["lambda_pred"]) != len(tasks):
+        raise ValueError(f"training.lambda_pred needs one weight per task {[t.name for t in tasks]}")
     return resolved
 
 
@@ -122,18 +122,21 @@ def model_inputs(raw: RawInputs, reads: Mapping[str, str], preprocessing: Mappin
     return ModelInputs(torch.from_numpy(raw.delta.astype(np.float32)), vectors, series)
 
 
-def input_spec(raw: RawInputs, reads: Mapping[str, str], preprocessing: Mapping[str, Mapping[str, np.ndarray]]) -> InputSpec:
+def input_spec(raw: RawInputs, reads: Mapping[str, str], preprocessing: Mapping[str, Mapping[str, np.ndarray]],
+               tasks: Sequence[Task] = DEFAULT_RUN) -> InputSpec:
     vector_dims = {m: int(raw.vectors[m].shape[1]) for m, form in reads.items() if form != SEQUENCE}
     series = {m: SeriesShape(int(raw.series[m].shape[1]), int(raw.series[m].shape[2]), preprocessing[f"{m}:{form}"]["mean"])
               for m, form in reads.items() if form == SEQUENCE}
-    return InputSpec(tuple(raw.modalities), vector_dims, series, n_outputs())
+    return InputSpec(tuple(raw.modalities), vector_dims, series, n_outputs(tasks), tuple(tasks))
 
 
-def prediction_loss(logits: torch.Tensor, labels: torch.Tensor, focal_gamma: float = 0.0) -> torch.Tensor:
+def prediction_loss(logits: torch.Tensor, labels: torch.Tensor, focal_gamma: float = 0.0,
+                    tasks: Sequence[Task] = DEFAULT_RUN) -> torch.Tensor:
     """Per-task loss ``(n_tasks,)`` over the defined labels, from each task's type: masked BCE for
-    binary and multi-label tasks, cross-entropy for multi-class (label column = class index)."""
+    binary and multi-label tasks (a multi-label task's loss is the mean over its labels),
+    cross-entropy for multi-class (label column = class index)."""
     losses, out, col = [], 0, 0
-    for task in TASKS.values():
+    for task in tasks:
         if task.type == MULTICLASS:
             y = labels[:, col]
             defined = ~torch.isnan(y)
@@ -150,10 +153,10 @@ def prediction_loss(logits: torch.Tensor, labels: torch.Tensor, focal_gamma: flo
     return torch.stack(losses)
 
 
-def probabilities(logits: torch.Tensor) -> torch.Tensor:
+def probabilities(logits: torch.Tensor, tasks: Sequence[Task] = DEFAULT_RUN) -> torch.Tensor:
     """Logits to probabilities per task type (softmax over a multi-class task's outputs)."""
     parts, out = [], 0
-    for task in TASKS.values():
+    for task in tasks:
         block = logits[:, out:out + task.n_outputs]
         parts.append(torch.softmax(block, dim=1) if task.type == MULTICLASS else torch.sigmoid(block))
         out += task.n_outputs
@@ -187,18 +190,23 @@ def predict_logits(model: torch.nn.Module, inputs: ModelInputs, rows: torch.Tens
         for start in range(0, len(rows), _EVAL_BATCH_SIZE):
             with amp or nullcontext():
                 chunks.append(model(inputs.index(rows[start:start + _EVAL_BATCH_SIZE]), with_aux=False).logits.float())
-    return torch.cat(chunks) if chunks else torch.empty(0, sum(t.n_outputs for t in TASKS.values()), device=inputs.delta.device)
+    if not chunks:
+        raise ValueError("no rows to predict")
+    return torch.cat(chunks)
 
 
-def _validation_scores(logits: torch.Tensor, labels: torch.Tensor, params: Mapping[str, Any]) -> dict[str, float]:
-    per_task = prediction_loss(logits, labels, params["focal_gamma"])
+def _validation_scores(logits: torch.Tensor, labels: torch.Tensor, params: Mapping[str, Any],
+                       tasks: Sequence[Task]) -> dict[str, float]:
+    """Weighted validation loss, and each task's AUC (multi-label: macro over labels; multi-class:
+    one-vs-rest macro) with their mean ``val_auc``."""
+    per_task = prediction_loss(logits, labels, params["focal_gamma"], tasks)
     weights = torch.as_tensor(params["lambda_pred"], device=per_task.device)
     scores = {"val_loss": float((weights * per_task).sum())}
-    y, p = labels.cpu().numpy(), probabilities(logits).cpu().numpy()
-    binary = [t for t, task in enumerate(TASKS.values()) if task.type == BINARY]
-    aucs = [task_metrics(y[:, t], p[:, t])["auc"] for t in binary]
-    scores["val_auc"] = float(np.nanmean(aucs)) if np.isfinite(aucs).any() else np.nan
-    scores.update({f"val_auc_{list(TASKS)[t]}": auc for t, auc in zip(binary, aucs)})
+    aucs = {task.name: task_auc(task, y, p)
+            for task, y, p in task_blocks(tasks, labels.cpu().numpy(), probabilities(logits, tasks).cpu().numpy())}
+    finite = [auc for auc in aucs.values() if np.isfinite(auc)]
+    scores["val_auc"] = float(np.mean(finite)) if finite else np.nan
+    scores.update({f"val_auc_{name}": auc for name, auc in aucs.items()})
     return scores
 
 
@@ -210,7 +218,7 @@ def eligible_rows(spec: ModelSpec, raw: RawInputs) -> np.ndarray:
 
 
 def fit(spec: ModelSpec, model_params: Mapping[str, Any], training: Mapping[str, Any], raw: RawInputs,
-        labels: np.ndarray, split: np.ndarray, seed: int) -> TrainResult:
+        labels: np.ndarray, split: np.ndarray, seed: int, tasks: Sequence[Task] = DEFAULT_RUN) -> TrainResult:
     """Train on the eligible ``train`` rows, select the epoch on the eligible ``val`` rows.
 
     ``seed`` seeds initialisation and batch order (the split is fixed by the caller). The same seed
@@ -220,7 +228,7 @@ def fit(spec: ModelSpec, model_params: Mapping[str, Any], training: Mapping[str,
     """
     if spec.kind != TORCH:
         raise TypeError(f"{spec.name} is a {spec.kind} model; mmnar.training.estimators fits it")
-    model_params, training = spec.resolve(model_params), trainer_params(training)
+    model_params, training = spec.resolve(model_params), trainer_params(training, tasks)
     split = np.asarray(split).astype(str)
     eligible = eligible_rows(spec, raw)
     train_rows, val_rows = (split == "train") & eligible, (split == "val") & eligible
@@ -235,19 +243,20 @@ def fit(spec: ModelSpec, model_params: Mapping[str, Any], training: Mapping[str,
         torch.set_num_threads(training["num_threads"])
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return _fit(spec, model_params, training, raw, np.array(labels, dtype=np.float32), train_rows, val_rows, seed, device)
+        return _fit(spec, model_params, training, raw, np.array(labels, dtype=np.float32), train_rows, val_rows, seed, device,
+                    tuple(tasks))
     finally:
         torch.set_num_threads(previous[0])
         torch.use_deterministic_algorithms(previous[1], warn_only=previous[2])
 
 
-def _fit(spec, model_params, training, raw, labels, train_rows, val_rows, seed, device) -> TrainResult:
+def _fit(spec, model_params, training, raw, labels, train_rows, val_rows, seed, device, tasks) -> TrainResult:
     seed_everything(seed)
     if not train_rows.any():
         training = {**training, "max_epochs": 0}
     reads = spec.reads(raw.modalities, model_params)
     preprocessing = fit_preprocessing(raw, reads, train_rows)
-    shape = input_spec(raw, reads, preprocessing)
+    shape = input_spec(raw, reads, preprocessing, tasks)
     inputs = model_inputs(raw, reads, preprocessing).to(device)
     labels_t = torch.from_numpy(labels).to(device)
     train_index = torch.from_numpy(np.flatnonzero(train_rows)).to(device)
@@ -262,7 +271,7 @@ def _fit(spec, model_params, training, raw, labels, train_rows, val_rows, seed, 
     maximise = training["early_stopping"] == "val_auc"
 
     def loss_fn(logits, y):
-        return prediction_loss(logits, y, training["focal_gamma"])
+        return prediction_loss(logits, y, training["focal_gamma"], tasks)
 
     best_score, best_state, epochs_since_best, history = None, None, 0, []
     for epoch in tqdm(range(1, training["max_epochs"] + 1), desc=f"{spec.name} seed {seed}", disable=None):
@@ -300,7 +309,8 @@ def _fit(spec, model_params, training, raw, labels, train_rows, val_rows, seed, 
 
         improved = False
         if len(val_index):
-            record.update(_validation_scores(predict_logits(model, inputs, val_index, amp), labels_t[val_index], training))
+            record.update(_validation_scores(predict_logits(model, inputs, val_index, amp), labels_t[val_index], training,
+                                             tasks))
             score = record[training["early_stopping"]]
             improved = bool(np.isfinite(score) and (best_score is None or (score > best_score if maximise else score < best_score)))
         if improved:
@@ -315,11 +325,12 @@ def _fit(spec, model_params, training, raw, labels, train_rows, val_rows, seed, 
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return TrainResult(model, pd.DataFrame(history), preprocessing, shape)
+    return TrainResult(model, pd.DataFrame(history), preprocessing, shape, tasks)
 
 
 def label_matrix(labels: pd.DataFrame) -> np.ndarray:
-    return labels[list(TASKS)].to_numpy(dtype=np.float32)
+    """The run's label columns (``tasks_in(labels.columns)``), in task order."""
+    return labels[[c for task in tasks_in(labels.columns) for c in task.label_columns]].to_numpy(dtype=np.float32)
 
 
 def align_split(subject_ids: pd.Series, split_path: Path) -> np.ndarray:
@@ -345,6 +356,7 @@ def checkpoint(spec: ModelSpec, model_params: Mapping[str, Any], result: TrainRe
         "series": {m: {"n_steps": s.n_steps, "n_features": s.n_features, "mean": torch.from_numpy(s.mean)}
                    for m, s in shape.series.items()},
         "n_outputs": shape.n_outputs,
+        "tasks": [task.name for task in result.tasks],
         "preprocessing": {key: {k: torch.from_numpy(v) for k, v in stats.items()} for key, stats in result.preprocessing.items()},
         "state_dict": {name: value.detach().cpu().clone() for name, value in result.model.state_dict().items()},
     }

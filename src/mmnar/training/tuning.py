@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmnar.data.tasks import TASKS
+from mmnar.data.tasks import DEFAULT_RUN, Task, tasks_in
 from mmnar.io import atomic_path
 from mmnar.modalities.registry import names as modality_names
 from mmnar.model_input.inputs import load_raw_inputs
@@ -87,7 +87,8 @@ def suggest(trial, dim: Dimension, params: Mapping[str, Any]) -> Any:
     raise ValueError(f"unknown search kind {search.kind!r}")
 
 
-def validation_score(spec: ModelSpec, history: pd.DataFrame, training: Mapping[str, Any]) -> float:
+def validation_score(spec: ModelSpec, history: pd.DataFrame, training: Mapping[str, Any],
+                     tasks: Sequence[Task] = DEFAULT_RUN) -> float:
     """The kept model's validation score, lower is better: the early-stopping criterion
     (``val_loss``: task-weighted log-loss; ``val_auc``: mean AUC, negated). NaN without validation."""
     auc = training["early_stopping"] == "val_auc"
@@ -97,10 +98,10 @@ def validation_score(spec: ModelSpec, history: pd.DataFrame, training: Mapping[s
             return np.nan
         value = float(best.iloc[-1][training["early_stopping"]])
         return -value if auc else value
-    per_task = history.set_index("task")
+    per_task = history.groupby("task", sort=False)[["val_auc", "val_log_loss"]].mean()  # a task's outputs averaged
     if auc:
         return -float(np.nanmean(per_task["val_auc"])) if per_task["val_auc"].notna().any() else np.nan
-    weights = pd.Series(training["lambda_pred"], index=list(TASKS))
+    weights = pd.Series(training["lambda_pred"], index=[task.name for task in tasks])
     losses = per_task["val_log_loss"].reindex(weights.index)
     return float((weights * losses)[losses.notna()].sum()) if losses.notna().any() else np.nan
 
@@ -117,11 +118,11 @@ class Trial:
 
 def tune(spec: ModelSpec, model_params: Mapping[str, Any] | None, training: Mapping[str, Any] | None,
          tuning: Mapping[str, Any] | None, raw, labels: np.ndarray, split: np.ndarray, split_seed: int,
-         init_seed: int) -> tuple[Trial, pd.DataFrame]:
+         init_seed: int, tasks: Sequence[Task] = DEFAULT_RUN) -> tuple[Trial, pd.DataFrame]:
     """Train ``n_trials`` configurations; return the best by validation score and every trial's record."""
     tuning = {**TUNING_DEFAULTS, **(tuning or {})}
     fixed = dict(model_params or {})
-    base_training = trainer.trainer_params(training)
+    base_training = trainer.trainer_params(training, tasks)
     dims = search_space(spec, fixed)
     study = None
     if tuning["n_trials"] > 1 and dims:
@@ -142,8 +143,8 @@ def tune(spec: ModelSpec, model_params: Mapping[str, Any] | None, training: Mapp
             for dim in dims:
                 (params if dim.group == "model" else settings)[dim.name] = suggest(trial, dim, params)
         started = time.perf_counter()
-        result = _fit(spec, params, settings, raw, labels, split, init_seed)
-        score = validation_score(spec, result.history, settings)
+        result = _fit(spec, params, settings, raw, labels, split, init_seed, tasks)
+        score = validation_score(spec, result.history, settings, tasks)
         if trial is not None and np.isfinite(score):
             study.tell(trial, score)
         elif trial is not None:
@@ -162,10 +163,10 @@ def tune(spec: ModelSpec, model_params: Mapping[str, Any] | None, training: Mapp
     return best, table
 
 
-def _fit(spec, params, settings, raw, labels, split, seed):
+def _fit(spec, params, settings, raw, labels, split, seed, tasks):
     if spec.kind == TORCH:
-        return trainer.fit(spec, params, settings, raw, labels, split, seed=seed)
-    return estimators.fit_estimator(spec, params, settings, raw, labels, split, seed=seed)
+        return trainer.fit(spec, params, settings, raw, labels, split, seed=seed, tasks=tasks)
+    return estimators.fit_estimator(spec, params, settings, raw, labels, split, seed=seed, tasks=tasks)
 
 
 def run_train(model_name: str, model_input_dir: Path, split_path: Path, model_out: Path, history_out: Path,
@@ -185,12 +186,13 @@ def run_train(model_name: str, model_input_dir: Path, split_path: Path, model_ou
     raw = apply_scenario(raw, parse_scenario(scenario, raw.modalities), scenario_seed)
     split = trainer.align_split(labels["subject_id"], split_path)
     best, table = tune(spec, model_params, training, tuning, raw, trainer.label_matrix(labels), split,
-                       split_seed, init_seed)
+                       split_seed, init_seed, tasks_in(labels.columns))
     if spec.kind == TORCH:
         saved = trainer.checkpoint(spec, best.model_params, best.result, split_seed, init_seed)
         saved["training"] = {k: best.training[k] for k in TRAINER_SEARCH}
     else:
-        saved = estimators.checkpoint(spec, best.model_params, best.result, raw, split_seed, init_seed)
+        saved = estimators.checkpoint(spec, best.model_params, best.result, raw, split_seed, init_seed,
+                                      tasks_in(labels.columns))
     if scenario != OBSERVED:  # an ordinary model's checkpoint stays as it was
         saved["scenario"] = {"name": scenario, "seed": int(scenario_seed)}
     with atomic_path(model_out) as tmp:
