@@ -73,7 +73,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mmnar.data.tasks import binary, tasks_in
+from mmnar.data.tasks import binary_task_names, tasks_in
 from mmnar.io import atomic_path
 
 PROTOCOLS = ("validation", "paper_crossfit_test")
@@ -400,7 +400,7 @@ def run_rectify(
                 **(params or {})}
     predictions = pd.read_parquet(predictions_path)
     labels = pd.read_parquet(labels_path)
-    tasks = [task.name for task in binary(tasks_in(labels.columns))]
+    tasks = binary_task_names(labels.columns)
     merged = predictions[["subject_id", "split"]].merge(labels, on="subject_id", how="left", validate="one_to_one")
     if merged["pattern_id"].isna().any():
         raise ValueError(f"{int(merged['pattern_id'].isna().sum())} predicted patients have no row in {labels_path}")
