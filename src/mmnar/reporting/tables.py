@@ -15,6 +15,7 @@ evaluated on its own patients, not a variant fitted on test labels), and never i
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -27,10 +28,10 @@ from mmnar.models.registry import get as get_spec
 from mmnar.reporting.latex import latex_table
 
 
-
 def task_metric_pairs(tasks: Sequence[str]) -> list[tuple[str, str]]:
     """``(task, metric)`` of every column of the tables, registry order, each task's metrics by its type."""
-    return [(name, metric) for name, task in TASKS.items() if name in set(tasks) for metric in METRICS_OF_TYPE[task.type]]
+    wanted = set(tasks)
+    return [(name, metric) for name, task in TASKS.items() if name in wanted for metric in METRICS_OF_TYPE[task.type]]
 
 
 def columns_of(table: pd.DataFrame) -> list[tuple[str, str]]:
@@ -40,6 +41,7 @@ def columns_of(table: pd.DataFrame) -> list[tuple[str, str]]:
 
 def tasks_of(table: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(t for t, _ in columns_of(table)))
+
 
 VARIANT_LABELS = {
     "raw": "",
@@ -303,8 +305,9 @@ def to_latex(table: pd.DataFrame, leaks: Mapping[str, Sequence[str]] | None = No
     """``table_cells`` as a booktabs LaTeX table (``mmnar.reporting.latex``): one column group per task."""
     header, rows, notes = table_cells(table, leaks, significance_level)
     header = header[:3] + [cell.split(" ", 1)[1] for cell in header[3:]]      # the task is the group above
+    widths = Counter(task for task, _ in columns_of(table))                      # metrics per task, in order
     return latex_table(header, rows, caption=caption, label=label, notes=notes,
-                       groups=[("", 3)] + [(task, sum(t == task for t, _ in columns_of(table))) for task in tasks_of(table)],
+                       groups=[("", 3), *widths.items()],
                        align="lrl" + "c" * (len(header) - 3))
 
 
