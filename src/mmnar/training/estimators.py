@@ -37,6 +37,7 @@ from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
 from mmnar.data.tasks import DEFAULT_RUN, MULTICLASS, Task, n_outputs, run_tasks
+from mmnar.models.losses import output_targets
 from mmnar.metrics import task_metrics
 from mmnar.model_input.inputs import RawInputs
 from mmnar.models.base import ESTIMATOR, ModelSpec
@@ -69,18 +70,12 @@ def output_names(task: Task) -> list[str]:
 
 
 def binary_targets(tasks: Sequence[Task], labels: np.ndarray):
-    """``(task, output name, 0/1 target with NaN where undefined)`` for every model output, in output order."""
-    col = 0
-    for task in tasks:
-        if task.type == MULTICLASS:
-            y = labels[:, col]
-            for k, name in enumerate(output_names(task)):
-                yield task, name, np.where(np.isfinite(y), (y == k).astype(float), np.nan)
-            col += 1
-        else:
-            for name in output_names(task):
-                yield task, name, labels[:, col]
-                col += 1
+    """``(task, output name, 0/1 target with NaN where undefined)`` for every model output, in output order
+    (:func:`mmnar.models.losses.output_targets`: a class index becomes its one-hot row)."""
+    targets = output_targets(torch.from_numpy(np.asarray(labels, dtype=np.float64)), tasks).numpy()
+    names = [(task, name) for task in tasks for name in output_names(task)]
+    for k, (task, name) in enumerate(names):
+        yield task, name, targets[:, k]
 
 
 def normalise_classes(p: np.ndarray, tasks: Sequence[Task]) -> np.ndarray:

@@ -185,14 +185,14 @@ def run_train(model_name: str, model_input_dir: Path, split_path: Path, model_ou
     raw, labels = load_raw_inputs(model_input_dir, reads)
     raw = apply_scenario(raw, parse_scenario(scenario, raw.modalities), scenario_seed)
     split = trainer.align_split(labels["subject_id"], split_path)
+    tasks = tasks_in(labels.columns)
     best, table = tune(spec, model_params, training, tuning, raw, trainer.label_matrix(labels), split,
-                       split_seed, init_seed, tasks_in(labels.columns))
+                       split_seed, init_seed, tasks)
     if spec.kind == TORCH:
         saved = trainer.checkpoint(spec, best.model_params, best.result, split_seed, init_seed)
         saved["training"] = {k: best.training[k] for k in TRAINER_SEARCH}
     else:
-        saved = estimators.checkpoint(spec, best.model_params, best.result, raw, split_seed, init_seed,
-                                      tasks_in(labels.columns))
+        saved = estimators.checkpoint(spec, best.model_params, best.result, raw, split_seed, init_seed, tasks)
     if scenario != OBSERVED:  # an ordinary model's checkpoint stays as it was
         saved["scenario"] = {"name": scenario, "seed": int(scenario_seed)}
     with atomic_path(model_out) as tmp:
