@@ -25,6 +25,10 @@ the evaluation cohort before and after rectification. Settings:
   miscalibration. An additive probability shift cannot follow a logit-scale effect at this AUC:
   without the held-out check ``shrunk`` improved Brier but cost 0.0067 test AUC at 2,000, and the
   check refuses that correction.
+- ``rare_no_bias``: ``no_bias`` for a rare outcome (mean logit ``RARE_LOGIT``, about 8 % positive:
+  some 24 events among 300 validation patients, a sweep fold's ICU admission). Patterns without an
+  event looked certain to the shrunk estimator while its standard error was the residuals' empirical
+  one; the calibrated-model floor (``mmnar.rectifier.pattern_moments``) is what this setting checks.
 
 Variants: ``shrunk`` (the default estimator, with its cross-fitted held-out check),
 ``shrunk_no_check`` (the same without that check: the default before the check existed) and ``paper``.
@@ -50,7 +54,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from mmnar.rectifier import PatternRectifier
 
 PATTERN_SHARES = np.array([0.30, 0.20, 0.15, 0.12, 0.09, 0.07, 0.04, 0.03])  # pattern 0 is the largest
-SETTINGS = ("no_bias", "bias", "logit_bias", "mnar_no_effect", "mnar_effect")
+SETTINGS = ("no_bias", "bias", "logit_bias", "mnar_no_effect", "mnar_effect", "rare_no_bias")
 VARIANTS = {
     "shrunk": {"estimator": "shrunk"},
     "shrunk_no_check": {"estimator": "shrunk", "heldout_check": False},
@@ -61,6 +65,7 @@ VARIANTS = {
 MNAR_OBSERVATION = ((-0.4, 0.8), (1.8, -0.8), (-0.2, 0.6))
 DIRECT_WEIGHTS = np.array([0.6, -0.5, 0.4])
 MNAR_LOGIT = (-6.5, 4.5)  # intercept and severity slope: about 11 % positive, AUC about 0.97
+RARE_LOGIT = -2.8  # mean outcome logit of rare_no_bias: about 8 % positive
 
 
 def cohort(rng: np.random.Generator, n: int, shift: float, base_logit: float, logit_shift: float = 0.0,
@@ -92,9 +97,10 @@ def run(draws: int, sizes: list[tuple[int, int]], settings: list[str], variants:
                 # the two original settings keep their original streams (and so their earlier numbers)
                 key = [n_fit, n_eval, int(setting == "bias"), draw] + ([] if setting in ("no_bias", "bias") else [SETTINGS.index(setting)])
                 rng = np.random.default_rng(key)
-                if setting in ("no_bias", "bias", "logit_bias"):
+                if setting in ("no_bias", "bias", "logit_bias", "rare_no_bias"):
                     s, ls = (shift if setting == "bias" else 0.0), (logit_shift if setting == "logit_bias" else 0.0)
-                    (y_fit, p_fit, g_fit), (y_eval, p_eval, g_eval) = (cohort(rng, n, s, base_logit, ls) for n in (n_fit, n_eval))
+                    mean_logit = RARE_LOGIT if setting == "rare_no_bias" else base_logit
+                    (y_fit, p_fit, g_fit), (y_eval, p_eval, g_eval) = (cohort(rng, n, s, mean_logit, ls) for n in (n_fit, n_eval))
                 else:
                     d = direct_effect if setting == "mnar_effect" else 0.0
                     (y_fit, p_fit, g_fit), (y_eval, p_eval, g_eval) = (mnar_cohort(rng, n, d, model_slope) for n in (n_fit, n_eval))

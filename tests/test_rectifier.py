@@ -9,14 +9,16 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.rectifier import (DEFAULT_KAPPA_GRID, ESTIMATORS, PatternRectifier, between_pattern_variance, crossfit_on_evaluation_set,
-                             estimate_offsets, log_loss, miscalibration_p_value, run_rectify, shrink)
+                             estimate_offsets, log_loss, miscalibration_p_value, pattern_moments, run_rectify, shrink)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_crossfit_uses_the_other_folds_estimate(estimator):
     # Labels are built from the rectifier's own fold assignment: fold 0 all positive, fold 1 all
-    # negative, so the in-fold bias is +0.5 / -0.5 and the other fold's is the opposite. Each
-    # fold's residuals are constant (s2 = 0), so shrinkage keeps the other fold's bias whole.
+    # negative, so the in-fold bias is +0.5 / -0.5 and the other fold's is the opposite. The paper
+    # estimator adds the other fold's bias whole; shrinkage keeps A / (A + s2) of it, with
+    # s2 = 0.5 * 0.5 / 10 (the calibrated-model floor: each fold's residuals are constant) and
+    # A = 0.5**2 - s2.
     n, seed = 20, 7
     fold = np.empty(n, dtype=int)
     fold[np.random.default_rng(seed).permutation(n)] = np.arange(n) % 2
@@ -24,8 +26,10 @@ def test_crossfit_uses_the_other_folds_estimate(estimator):
     p = np.full(n, 0.5)
     rectifier = PatternRectifier(kappa_grid=(0.0,), n_folds=2, min_count=2, seed=seed, estimator=estimator).fit(
         y, p, np.zeros(n, dtype=int))
-    np.testing.assert_array_equal(rectifier.crossfit_predictions_[fold == 0], 0.0)  # 0.5 + (-0.5)
-    np.testing.assert_array_equal(rectifier.crossfit_predictions_[fold == 1], 1.0)  # 0.5 + 0.5
+    s2 = 0.025
+    kept = 1.0 if estimator == "paper" else (0.25 - s2) / 0.25
+    np.testing.assert_allclose(rectifier.crossfit_predictions_[fold == 0], 0.5 - 0.5 * kept)
+    np.testing.assert_allclose(rectifier.crossfit_predictions_[fold == 1], 0.5 + 0.5 * kept)
     assert rectifier.offsets_[0] == pytest.approx(0.0)  # full-data tau for new patients
 
 
@@ -71,11 +75,11 @@ def test_no_bias_leaves_predictions_unchanged():
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_unseen_and_rare_patterns_are_unchanged_and_output_is_clipped(estimator):
     pattern = np.array([0] * 20 + [1] * 3)
-    p = np.full(23, 0.9)
+    p = np.full(23, 0.8)
     y = np.ones(23)
     rectifier = PatternRectifier(kappa_grid=(0.0,), min_count=10, seed=0, estimator=estimator).fit(y, p, pattern)
     out = rectifier.transform(np.array([0.95, 0.9, 0.9]), np.array([0, 1, 99]))
-    assert out[0] == 1.0  # 0.95 + 0.1 clipped
+    assert out[0] == 1.0  # 0.95 + (0.2, shrunk: 0.16) clipped
     assert out[1] == 0.9 and out[2] == 0.9  # rare (3 < 10) and unseen patterns untouched
     assert 1 not in rectifier.offsets_
 
@@ -86,7 +90,8 @@ def test_nan_labels_are_ignored(estimator):
     p = np.full(30, 0.5)
     y = np.r_[np.ones(20), np.full(10, np.nan)]
     rectifier = PatternRectifier(kappa_grid=(0.0,), seed=0, estimator=estimator).fit(y, p, pattern)
-    assert rectifier.offsets_[0] == pytest.approx(0.5)
+    # 20 labelled: tau_hat = 0.5; shrunk keeps A / (A + s2), s2 = 0.25 / 20, A = 0.25 - s2
+    assert rectifier.offsets_[0] == pytest.approx(0.5 if estimator == "paper" else 0.5 * (0.25 - 0.0125) / 0.25)
     assert rectifier.counts_[0] == 20
 
 
@@ -183,31 +188,59 @@ def test_run_rectify_records_the_estimator_and_every_shrinkage_quantity(tmp_path
 
 
 def test_shrinkage_formula_on_a_hand_computed_example():
-    # Pattern 0: p = .5, y = 1,1,1,0  -> residuals .5,.5,.5,-.5: tau_hat = .25, var = .75/3 = .25, s2 = .25/4 = .0625
-    # Pattern 1: p = .2,.4, y = 1,1    -> residuals .8,.6:         tau_hat = .7,  var = .02/1 = .02,  s2 = .02/2 = .01
-    # Pattern 2: p = .5, y = 0,0,0,0,1 -> residuals -.5 x4, .5:    tau_hat = -.3, var = .8/4 = .2,    s2 = .2/5 = .04
+    # s2 = max(residual variance, mean p(1 - p)) / n:
+    # Pattern 0: p = .5, y = 1,1,1,0  -> residuals .5,.5,.5,-.5: tau_hat = .25, var = .75/3 = .25 (= .5 * .5), s2 = .25/4 = .0625
+    # Pattern 1: p = .1,.1, y = 1,1    -> residuals .9,.9: tau_hat = .9, var = 0 < .1 * .9 = .09: s2 = .09/2 = .045
+    # Pattern 2: p = .5, y = 0,0,0,0,1 -> residuals -.5 x4, .5: tau_hat = -.3, var = .8/4 = .2 < .25: s2 = .25/5 = .05
     # Pattern 3: one patient, below min_count = 2: tau = 0, and it takes no part in A.
-    # A = (4 * (.0625 - .0625) + 2 * (.49 - .01) + 5 * (.09 - .04)) / (4 + 2 + 5) = 1.21 / 11 = .11
+    # Q = .25**2/.0625 + .9**2/.045 + .3**2/.05 = 1 + 18 + 1.8 on 3 df (p < .001): the gate fires.
+    # A = (4 * (.0625 - .0625) + 2 * (.81 - .045) + 5 * (.09 - .05)) / (4 + 2 + 5) = 1.73 / 11
     pattern = np.array([0] * 4 + [1] * 2 + [2] * 5 + [3])
-    p = np.array([.5] * 4 + [.2, .4] + [.5] * 5 + [.5])
+    p = np.array([.5] * 4 + [.1, .1] + [.5] * 5 + [.5])
     y = np.array([1, 1, 1, 0] + [1, 1] + [0, 0, 0, 0, 1] + [1], dtype=float)
     rectifier = PatternRectifier(min_count=2, seed=0, heldout_check=False).fit(y, p, pattern)  # the formula, not the check
     estimate = rectifier.estimate_
     np.testing.assert_array_equal(estimate.values, [0, 1, 2])
     np.testing.assert_array_equal(estimate.n, [4, 2, 5])
-    np.testing.assert_allclose(estimate.tau_hat, [0.25, 0.7, -0.3])
-    np.testing.assert_allclose(estimate.s2, [0.0625, 0.01, 0.04])
-    assert estimate.between_variance == pytest.approx(0.11)
-    expected = {0: 0.25 * 0.11 / (0.11 + 0.0625), 1: 0.7 * 0.11 / (0.11 + 0.01), 2: -0.3 * 0.11 / (0.11 + 0.04)}
+    np.testing.assert_allclose(estimate.tau_hat, [0.25, 0.9, -0.3])
+    np.testing.assert_allclose(estimate.s2, [0.0625, 0.045, 0.05])
+    a = 1.73 / 11
+    assert estimate.between_variance == pytest.approx(a)
+    expected = {0: 0.25 * a / (a + 0.0625), 1: 0.9 * a / (a + 0.045), 2: -0.3 * a / (a + 0.05)}
     assert rectifier.offsets_ == pytest.approx(expected)
-    assert expected[2] == pytest.approx(-0.22)
     out = rectifier.transform(np.full(4, 0.3), np.array([0, 1, 2, 3]))
-    np.testing.assert_allclose(out, [0.3 + expected[0], 0.3 + expected[1], 0.08, 0.3])
+    np.testing.assert_allclose(out, [0.3 + expected[0], 0.3 + expected[1], 0.3 + expected[2], 0.3])
     assert rectifier.summary()["patterns"]["3"] == {"n": 1, "tau_raw": None, "s2": None, "tau": None, "applied": False}
     # The pieces, on their own: A is cut at 0, and A = 0 silences every pattern.
     assert between_pattern_variance(np.array([0.01, -0.01]), np.array([0.001, 0.002]), np.array([5, 5])) == 0.0
     np.testing.assert_array_equal(shrink(np.array([0.3, -0.2]), np.array([0.01, 0.0]), 0.0), [0.0, 0.0])
-    assert estimate_offsets(np.array([0.5, 0.5, -0.5]), np.array([0, 0, 1]), "paper").tau[1] == -0.5  # n = 1: no s2 needed
+    assert estimate_offsets(np.array([0.5, 0.5, -0.5]), np.array([0, 0, 1]), np.full(3, 0.25), "paper").tau[1] == -0.5  # n = 1: no s2 needed
+
+
+def test_a_pattern_without_events_keeps_the_standard_error_of_a_calibrated_model():
+    # 30 patients at p = 0.06, 0.07, 0.08 and no event: the residuals -p barely vary (empirical s2 about
+    # 7e-7), but a calibrated model sees no event among 30 such patients about one time in nine.
+    p = np.tile([0.06, 0.07, 0.08], 10)
+    _, n, tau_hat, s2 = pattern_moments(-p, np.zeros(30, dtype=int), p * (1 - p))
+    assert n[0] == 30 and tau_hat[0] == pytest.approx(-0.07)
+    assert s2[0] == pytest.approx(np.mean(p * (1 - p)) / 30)
+    assert miscalibration_p_value(tau_hat, s2) == pytest.approx(stats.chi2.sf(0.07**2 / s2[0], 1))
+    assert miscalibration_p_value(tau_hat, s2) > 0.1
+
+
+def test_calibrated_predictions_of_a_rare_outcome_are_left_unchanged():
+    # A sweep fold's validation split: 264 patients, about 7 % positive (20 events) over 8 patterns,
+    # labels drawn from the predictions. Patterns without events looked certain to Cochran's test
+    # under the empirical standard error, and the held-out check let about 4 % of such draws through
+    # (benchmarks/rectifier_no_harm.py, setting rare_no_bias); each cost about 0.04 test AUC.
+    applied = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        pattern = rng.choice(len(EIGHT_SHARES), 264, p=EIGHT_SHARES)
+        p = expit(rng.normal(-2.8, 1.0, 264))
+        y = (rng.random(264) < p).astype(float)
+        applied += PatternRectifier(seed=seed).fit(y, p, pattern).summary()["applied"]
+    assert applied <= 1
 
 
 PATTERN_SHARES = np.array([0.35, 0.25, 0.15, 0.12, 0.08, 0.05])  # six patterns of unequal size
@@ -288,18 +321,20 @@ def test_calibrated_predictions_are_left_unchanged_on_most_seeds():
 
 
 def test_heldout_check_refuses_most_chance_passes_of_the_gate():
-    # With nothing to correct, Cochran's gate still fires on ~10 % of draws (the old rule corrected
-    # all of those); the held-out check must refuse most of them.
-    fired = refused = 0
-    for seed in range(300):
+    # With nothing to correct, Cochran's gate still fires on about 2 % of draws (about 10 % before its
+    # standard error had the calibrated-model floor); the held-out check must refuse most of those,
+    # and a correction must reach new patients on about 1 % of draws at most.
+    draws, fired, refused = 1000, 0, 0
+    for seed in range(draws):
         y, p, pattern = _logit_cohort(np.random.default_rng(seed), 300)
         rectifier = PatternRectifier(seed=seed).fit(y, p, pattern)
         if np.any(rectifier.estimate_.tau != 0):  # the gate passed: a correction was proposed
             fired += 1
             refused += not rectifier.summary()["applied"]
             assert PatternRectifier(seed=seed, heldout_check=False).fit(y, p, pattern).summary()["applied"]
-    assert fired >= 20
-    assert refused >= 0.7 * fired
+    assert fired >= 15
+    assert refused >= 0.5 * fired
+    assert fired - refused <= 0.012 * draws
 
 
 def test_strong_pattern_offset_is_corrected_and_improves_test_log_loss():
@@ -370,14 +405,15 @@ def test_heldout_record_is_written_and_decides_the_task_and_the_fit_is_determini
 
 def test_paper_estimator_and_paper_protocol_are_unchanged_on_a_fixed_case(tmp_path):
     # Numbers recorded with the rectifier before the held-out check existed: neither the paper
-    # estimator nor the paper_crossfit_test protocol (either estimator) may move.
+    # estimator nor the paper_crossfit_test protocol (either estimator) may move, except where the
+    # shrunk estimator's standard error took the calibrated-model floor (mortality: 169.4631 -> 169.4520).
     _write_stage_inputs(tmp_path, np.random.default_rng(0))
     expected = {
         ("validation", "paper"): ([244.23414359178196, 200.8332463534138, 216.54089802301087], [0.04, 0.03, 0.0],
                                   {"0": -0.033287, "1": 0.022569, "2": 0.579309, "3": 0.039911}),
         ("paper_crossfit_test", "paper"): ([186.40831529791524, 173.2734382719902, 172.744419841453], [0.05, 0.05, 0.05],
                                            {"0": 0.121189, "1": 0.076476, "2": 0.175819, "3": 0.182669}),
-        ("paper_crossfit_test", "shrunk"): ([171.39789346406087, 164.1312774897691, 169.463149192752], [None, None, None],
+        ("paper_crossfit_test", "shrunk"): ([171.39789346406087, 164.1312774897691, 169.45201052503586], [None, None, None],
                                             {"0": 0.082223, "1": 0.052671, "2": 0.105358, "3": 0.128773}),
     }
     for (protocol, estimator), (sums, kappas, readmit_tau) in expected.items():
