@@ -32,6 +32,7 @@ localrules:
     paper,
     table3,
     robustness_missing_ratio,
+    carebench_tasks,
 
 
 include: "rules/synthesize.smk"
@@ -44,6 +45,7 @@ include: "rules/scenarios.smk"
 include: "rules/report.smk"
 include: "rules/evaluation.smk"
 include: "rules/sweep.smk"
+include: "rules/carebench.smk"
 
 
 rule all:
@@ -57,8 +59,8 @@ rule all:
     default_target: True
 
 
-# Everything a paper needs: the default outputs, the evaluation suite and both sweeps
-# (README, "Evaluation"). Far beyond the default run's budget: see the README for its time.
+# Everything a paper needs: the default outputs, the evaluation suite, both sweeps and CareBench's five
+# tasks (README, "Evaluation"). Far beyond the default run's budget: see the README for its time.
 rule paper:
     input:
         rules.all.input,
@@ -68,3 +70,4 @@ rule paper:
         "results/table3.csv",
         "results/robustness_missing_ratio.csv",
         "results/mechanism_sweep.csv",
+        "results/carebench_tasks.csv",

@@ -30,6 +30,14 @@ def workflow_path(path):
     return os.path.relpath(path) if path.is_relative_to(Path.cwd().resolve()) else str(path)
 
 
+WORKFLOW_FILES = sorted(workflow_path(p) for pattern in ("Snakefile", "config.yaml", "rules/*.smk", "rules/sql/*.sql",
+                                                          "workflow/scripts/*.py", "workflow/schemas/*.yaml",
+                                                          "src/mmnar/**/*.py")
+                        for p in Path(workflow.basedir).glob(pattern))
+"""Everything a nested run of this workflow executes (a sweep setting, CareBench's tasks): any change
+reruns the nested run's job, whose inner run then recomputes only what the change touches."""
+
+
 PACKAGE = Path(workflow.basedir) / "src" / "mmnar"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 SQL = Path(workflow.basedir) / "rules" / "sql"

@@ -5,12 +5,6 @@ from mmnar.sweep import setting_config
 from mmnar.sweep import settings as sweep_settings
 
 SWEEP = sweep_settings(config["sweep"])
-WORKFLOW_FILES = sorted(workflow_path(p) for pattern in ("Snakefile", "config.yaml", "rules/*.smk", "rules/sql/*.sql",
-                                                          "workflow/scripts/*.py", "workflow/schemas/*.yaml",
-                                                          "src/mmnar/**/*.py")
-                        for p in Path(workflow.basedir).glob(pattern))
-"""Everything a setting's run executes: any change reruns the setting's job, whose inner run then
-recomputes only what the change touches."""
 
 
 rule sweep_setting:
@@ -32,7 +26,7 @@ rule sweep_setting:
     conda:
         "../envs/train.yaml"
     script:
-        "../workflow/scripts/sweep_setting.py"
+        "../workflow/scripts/nested_run.py"
 
 
 rule mechanism_sweep:

@@ -176,6 +176,8 @@ def with_registry(schema: dict) -> dict:
         properties["models"]["items"] = {"enum": names}
     if "tasks" in properties:
         properties["tasks"]["items"] = {"enum": list(TASKS)}
+    if "carebench_tasks" in properties:
+        properties["carebench_tasks"]["properties"]["tasks"]["items"] = {"enum": list(TASKS)}
     if "model_params" in properties:
         properties["model_params"]["properties"] = {name: spec.schema() for name, spec in specs().items()}
     if "rectifier" in properties:
@@ -187,7 +189,7 @@ def with_registry(schema: dict) -> dict:
         properties["features"]["properties"]["groups"]["items"] = {"enum": list(feature_group_names())}
     if "reporting" in properties and "references" in properties["reporting"].get("properties", {}):
         properties["reporting"]["properties"]["references"]["items"] = {"enum": names}
-    for sweep in ("table3", "robustness"):  # models trained under a modality scenario
+    for sweep in ("table3", "robustness", "carebench_tasks"):  # models of a scenario or a nested run
         if sweep in properties:
             properties[sweep]["properties"]["models"]["items"] = {"enum": names}
     return schema
@@ -223,6 +225,37 @@ def check_scenario_sweeps(config: Mapping) -> None:
         if unknown:
             raise ConfigError(f"config '{name}.split_seeds': {unknown} not in 'split.seeds' {seeds}; use seeds of the "
                               "main runs (their ordinary models are reused), or null for the first one")
+
+
+def check_split_seeds(split: Mapping, seeds: list[int], key: str) -> None:
+    """Under scheme folds, distinct seeds must test distinct folds."""
+    from mmnar.data.split import fold_collisions, n_folds
+
+    if split["scheme"] == "folds" and (clash := fold_collisions(seeds, split["test_fraction"])):
+        first, second = clash[0]
+        raise ConfigError(f"config '{key}': seeds {first} and {second} test the same fold of the "
+                          f"{n_folds(split['test_fraction'])} folds of scheme 'folds'; use seeds 0 to "
+                          f"{n_folds(split['test_fraction']) - 1}")
+
+
+def check_carebench_tasks(config: Mapping) -> None:
+    """The nested run of CareBench's tasks (mmnar.nested) is a valid run: its split seeds, its feature
+    groups (those of features.groups the early window allows) and its tasks under that window."""
+    from mmnar.nested import WINDOW, carebench_config
+
+    section = config.get("carebench_tasks")
+    if not section:
+        return
+    if section.get("split_seeds") is not None:
+        check_split_seeds(config["split"], section["split_seeds"], "carebench_tasks.split_seeds")
+    inner = carebench_config(config)
+    if inner["features"]["groups"] == []:
+        raise ConfigError(f"config 'features.groups': none is known in window '{WINDOW}', which the run of "
+                          "'carebench_tasks' predicts in; add one it allows (e.g. demographics), or set null")
+    try:
+        check_tasks(inner)
+    except ConfigError as error:
+        raise ConfigError(f"{error} (in the run of 'carebench_tasks', window '{WINDOW}')") from None
 
 
 def dotted_key(path: Iterable[Any]) -> str:
@@ -427,13 +460,8 @@ def check_config(config: dict, *, main_process: bool = True, local_jobs: bool = 
     split = config["split"]
     if split["val_fraction"] + split["test_fraction"] >= 0.8:
         raise ConfigError("config 'split.val_fraction' + 'split.test_fraction' leave under 20 % for training")
-    from mmnar.data.split import fold_collisions, n_folds
-
-    if split["scheme"] == "folds" and (clash := fold_collisions(split["seeds"], split["test_fraction"])):
-        first, second = clash[0]
-        raise ConfigError(f"config 'split.seeds': seeds {first} and {second} test the same fold of the "
-                          f"{n_folds(split['test_fraction'])} folds of scheme 'folds'; use seeds 0 to "
-                          f"{n_folds(split['test_fraction']) - 1}")
+    check_split_seeds(split, split["seeds"], "split.seeds")
+    check_carebench_tasks(config)
     if not main_process:
         return
     embeddings = config["embeddings"]

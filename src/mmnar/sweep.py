@@ -14,7 +14,7 @@ import copy
 import itertools
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +53,21 @@ def merge(base: dict, override: Mapping) -> dict:
     return merged
 
 
+def restrict_models(config: dict, models: Sequence[str], reference: str) -> None:
+    """Make ``models`` the run's models (in place): the rectified models and the paired-comparison
+    references are those of ``config`` among them, with ``reference`` the first reference."""
+    config["models"] = list(models)
+    config["rectifier"]["models"] = [m for m in config["rectifier"]["models"] if m in models]
+    config["reporting"]["references"] = [reference, *(m for m in config["reporting"]["references"]
+                                                      if m in models and m != reference)]
+
+
 def setting_config(config: Mapping[str, Any], values: Mapping[str, Any]) -> dict:
     """The complete configuration of one setting's run (paths relative to its working directory)."""
     sweep = config["sweep"]
     inner = merge(config, sweep.get("overrides") or {})
     inner["source"] = "synthetic"
-    inner["models"] = list(sweep["models"])
-    inner["rectifier"]["models"] = [m for m in inner["rectifier"]["models"] if m in sweep["models"]]
-    inner["reporting"]["references"] = [sweep["reference"], *(m for m in inner["reporting"]["references"]
-                                                               if m in sweep["models"] and m != sweep["reference"])]
+    restrict_models(inner, sweep["models"], sweep["reference"])
     inner["synthetic"].update(values)
     inner["embeddings"]["cache_dir"] = SHARED_CACHE
     return inner
@@ -69,7 +75,8 @@ def setting_config(config: Mapping[str, Any], values: Mapping[str, Any]) -> dict
 
 def run_setting(snakefile: Path, workdir: Path, config: Mapping[str, Any], targets: list[str], cores: int,
                 log_path: Path) -> None:
-    """Write the setting's config and run the workflow there; its log goes to ``log_path``."""
+    """Write the run's config into ``workdir`` and run the workflow there (a sweep setting, or another
+    nested run such as mmnar.nested's); its log goes to ``log_path``."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "config.yaml"
     with atomic_path(config_path) as tmp:
@@ -79,4 +86,4 @@ def run_setting(snakefile: Path, workdir: Path, config: Mapping[str, Any], targe
     with open(log_path, "w") as log:
         result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
     if result.returncode != 0:
-        raise RuntimeError(f"the sweep setting in {workdir} failed (exit {result.returncode}); see {log_path}")
+        raise RuntimeError(f"the nested workflow run in {workdir} failed (exit {result.returncode}); see {log_path}")

@@ -1,4 +1,5 @@
-"""Snakemake adapter: run the whole workflow for one generator setting of the mechanism sweep."""
+"""Snakemake adapter: run the whole workflow in a working directory of its own, with a derived configuration
+(a generator setting of the mechanism sweep, CareBench's tasks); the outputs are that run's targets."""
 from pathlib import Path
 
 from mmnar.sweep import run_setting
