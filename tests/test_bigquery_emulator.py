@@ -21,6 +21,8 @@ from mmnar.data.sources import open_source, synthetic_layout
 from mmnar.data.sources.bigquery import BigQueryConfigError, BigQuerySource, preflight
 from mmnar.synth import generate
 
+pytestmark = pytest.mark.workflow
+
 ROOT = Path(__file__).resolve().parents[1]
 SQL = ROOT / "rules" / "sql"
 HELPER = ROOT / ".ci" / "bqemulator"

@@ -11,6 +11,8 @@ from mmnar.data.phenotypes import phenotype_labels
 from mmnar.data.tasks import TASKS
 from workflow_runner import TINY_CONFIG, snakemake, write_config
 
+pytestmark = pytest.mark.workflow
+
 MODELS = ["crl_mmnar", "drfuse", "hgb_all"]
 
 

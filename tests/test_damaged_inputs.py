@@ -27,6 +27,8 @@ from mmnar.synth import generate
 from mmnar.data.sources import synthetic_layout
 from workflow_runner import REPO, TINY_CONFIG, snakemake, write_config
 
+pytestmark = pytest.mark.workflow
+
 TARGETS = ("data/model_input/delta.npy", "results/data_quality.csv")
 FEATURES = ("creatinine", "bun", "sodium", "glucose", "hemoglobin")
 

@@ -12,8 +12,8 @@ from workflow_runner import REPO, TINY_CONFIG, snakemake, write_config
 
 DEMO = REPO.parent / "shared" / "data" / "mimic-iv-demo-2.2"
 
-pytestmark = pytest.mark.skipif(not (DEMO / "hosp" / "admissions.csv.gz").exists(),
-                                reason=f"MIMIC-IV demo not found at {DEMO}")
+pytestmark = [pytest.mark.workflow,
+              pytest.mark.skipif(not (DEMO / "hosp" / "admissions.csv.gz").exists(), reason=f"MIMIC-IV demo not found at {DEMO}")]
 
 
 def test_workflow_runs_on_the_mimic_iv_demo(tmp_path):

@@ -17,6 +17,8 @@ import pytest
 
 from workflow_runner import REPO, TINY_CONFIG, write_config
 
+pytestmark = pytest.mark.workflow
+
 EXTRACTOR = '''"""Toy modality D: age and sex of the index admission, one vector per patient."""
 import pandas as pd
 

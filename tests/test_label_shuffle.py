@@ -27,6 +27,8 @@ from mmnar.data.split import make_split
 from mmnar.synth import generate
 from mmnar.training.tuning import run_train
 
+pytestmark = pytest.mark.workflow
+
 SQL = Path(__file__).parents[1] / "rules" / "sql"
 TRAINING = {"lr": 1e-3, "batch_size": 64, "max_epochs": 8, "patience": 3, "mixed_precision": False, "device": "cpu"}
 

@@ -10,10 +10,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "mmnar"
 LAYERS = ["errors", "io", "logs", "device", "metrics",  # shared utilities, importable from anywhere
           "data", "synth", "modalities", "model_input", "models", "training", "rectifier", "evaluation", "reporting",
-          "config", "code_inputs", "sweep"]
+          "config", "code_inputs", "sweep", "nested"]
 RANK = {"errors": 0, "io": 0, "logs": 0, "device": 0, "metrics": 0, "data": 1, "synth": 1, "modalities": 2,
         "model_input": 3, "models": 4, "training": 5, "rectifier": 6, "evaluation": 7, "reporting": 8,
-        "config": 9, "code_inputs": 9, "sweep": 9}
+        "config": 9, "code_inputs": 9, "sweep": 9, "nested": 9}
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent != PACKAGE)
 
 

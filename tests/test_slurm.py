@@ -23,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.workflow
+
 REPO = Path(__file__).resolve().parents[1]
 SLURM_CI = REPO / ".ci" / "slurm"
 TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"

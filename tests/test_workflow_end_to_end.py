@@ -12,6 +12,8 @@ from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.models.registry import specs
 from workflow_runner import REPO, TINY_CONFIG, planned_jobs, snakemake, write_config
 
+pytestmark = pytest.mark.workflow
+
 
 TARGET = "results/table1.csv"
 
