@@ -60,6 +60,9 @@ def test_table1_scores_each_task_by_its_type_and_the_rectifier_leaves_the_others
         assert models[column].notna().all(), column
     oracle = table[table["model"] == "oracle"]
     assert oracle["phenotype_25_macro_auc_mean"].isna().all()     # the generator has no truth for them
+    markdown = (run / "results/table1.md").read_text()
+    oracle_line = next(line for line in markdown.splitlines() if line.startswith("| Oracle"))
+    assert "nan" not in markdown and oracle_line.count("| — ") == 6 and "—: undefined" in markdown
     metrics = pd.read_csv(run / "results/models/crl_mmnar/metrics.csv")
     assert {f"phenotype_25.{label}" for label in TASKS["phenotype_25"].classes} <= set(metrics["task"])
     record = json.loads((run / "results/models/crl_mmnar/split0/init0/rectifier_observed.json").read_text())

@@ -234,14 +234,17 @@ def table_cells(table: pd.DataFrame, leaks: Mapping[str, Sequence[str]] | None =
     runs, the 95 % bootstrap CI over test patients (``<task>_<metric>_ci_*``; AUC and AUPRC), the
     paired difference to the reference and ``*`` when its permutation p is below
     ``significance_level`` (any metric). The best mean is ``**bold**``; the cells of a task marked
-    ``<task>_leaked`` get a ``†`` and a footnote naming the checks in ``leaks``.
+    ``<task>_leaked`` get a ``†`` and a footnote naming the checks in ``leaks``; an undefined mean is ``—``.
     """
     pairs = columns_of(table)
     header = ["Model", "Test patients", "sd over"] + [f"{task} {METRIC_LABELS[metric]}" for task, metric in pairs]
     leaked = [t for t in tasks_of(table) if f"{t}_leaked" in table and table[f"{t}_leaked"].astype(bool).any()]
-    shown = {"differences": False, "intervals": False, "significant": False, "best": False}
+    shown = {"differences": False, "intervals": False, "significant": False, "best": False, "undefined": False}
 
     def cell(row, task: str, metric: str) -> str:
+        if pd.isna(row[f"{task}_{metric}_mean"]):
+            shown["undefined"] = True
+            return "—"
         mean = f"{row[f'{task}_{metric}_mean']:.3f}"
         if bool(row.get(f"{task}_{metric}_best", False)):
             shown["best"] = True
@@ -284,6 +287,9 @@ def table_cells(table: pd.DataFrame, leaks: Mapping[str, Sequence[str]] | None =
         notes.append("Bold: best mean of the column (highest AUC and AUPRC, lowest Brier) among the models "
                      "evaluated on every test patient (not the oracle and ceiling rows, the single-modality "
                      "references or a variant fitted on test labels); none in a leaked task.")
+    if shown["undefined"]:
+        notes.append("—: undefined for this row (a synthetic ceiling has no truth for a task the generator does "
+                     "not model as a probability, e.g. the phenotypes and the remaining stay; or no test patient).")
     for task in leaked:
         checks = ", ".join((leaks or {}).get(task, [])) or "flagged by results/leakage_audit.csv"
         notes.append(f"† leaked: {task}: {checks}; not a prediction result.")
