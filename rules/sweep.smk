@@ -35,7 +35,7 @@ rule mechanism_sweep:
         comparisons=expand("data/sweep/{setting}/results/comparisons.csv", setting=SWEEP),
         code=code("mechanism_sweep"),
     output:
-        csv="results/mechanism_sweep.csv",
+        csv=report("results/mechanism_sweep.csv", caption="../workflow/report/mechanism_sweep.rst", category="Mechanism sweep"),
         md="results/mechanism_sweep.md",
         png=report("results/mechanism_sweep.png", caption="../workflow/report/mechanism_sweep.rst", category="Mechanism sweep"),
     log:
