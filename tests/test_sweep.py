@@ -10,7 +10,7 @@ import yaml
 from mmnar.config import ConfigError, check_config, validate_config
 from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.reporting.sweep import setting_rows, sweep_figure
-from mmnar.sweep import SHARED_CACHE, setting_config, setting_name, settings
+from mmnar.sweep import setting_config, setting_name, settings
 from workflow_runner import REPO, planned_jobs, write_config
 
 
@@ -33,18 +33,25 @@ def test_a_settings_run_is_this_config_with_the_overrides_the_models_and_the_gen
     config = default_config()
     before = copy.deepcopy(config)
     values = {"mechanism": "mcar", "hidden_strength": 0.5, "direct_effect": 0.0}
-    inner = setting_config(config, values)
+    inner = setting_config(config, "mcar_hidden0.5_direct0", values)
     assert config == before                                   # the outer config is left alone
     assert inner["source"] == "synthetic"
     assert inner["models"] == config["sweep"]["models"]
     assert {k: inner["synthetic"][k] for k in values} == values
     assert inner["split"]["seeds"] == config["sweep"]["overrides"]["split"]["seeds"]
     assert inner["split"]["val_fraction"] == config["split"]["val_fraction"]    # merged, not replaced
-    assert inner["embeddings"]["cache_dir"] == SHARED_CACHE
+    assert inner["embeddings"]["cache_dir"] == "../../cache/embeddings"   # the outer data/cache/embeddings
     assert set(inner["rectifier"]["models"]) <= set(inner["models"])
     assert inner["reporting"]["references"][0] == config["sweep"]["reference"]
     assert set(inner["reporting"]["references"]) <= set(inner["models"])
     check_config(validate_config(inner), main_process=False)   # a valid run on its own
+
+
+@pytest.mark.parametrize("outer, inner", [("cache/emb", "../../../cache/emb"), ("/scratch/emb", "/scratch/emb")])
+def test_every_setting_shares_the_outer_runs_embedding_cache_wherever_it_is(outer, inner):
+    config = default_config()
+    config["embeddings"]["cache_dir"] = outer
+    assert setting_config(config, "mnar_hidden1_direct1", {})["embeddings"]["cache_dir"] == inner
 
 
 def test_the_sweep_reference_must_be_swept():

@@ -24,7 +24,7 @@ from typing import Any
 
 from mmnar.data.feature_groups import availability
 from mmnar.io import atomic_path
-from mmnar.sweep import merge, restrict_models
+from mmnar.sweep import from_workdir, merge, restrict_models
 
 CAREBENCH_DIR = "data/carebench_tasks"
 """Working directory of the nested run, relative to the outer one."""
@@ -40,12 +40,6 @@ TABLE1_LABEL, LABEL = r"\label{tab:table1}", r"\label{tab:carebench_tasks}"
 def absolute(path: str, root: str | os.PathLike) -> str:
     """``path`` (relative to the outer working directory ``root``) as an absolute path."""
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(root, path))
-
-
-def from_workdir(path: str, workdir: str | os.PathLike) -> str:
-    """``path`` (relative to the outer working directory) relative to the nested ``workdir`` inside it;
-    an absolute path stays as it is."""
-    return path if os.path.isabs(path) else os.path.relpath(path, workdir)
 
 
 def outer_inputs_absolute(config: dict, root: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -23,9 +24,14 @@ import yaml
 from mmnar.io import atomic_path
 
 SETTING_KEYS = ("mechanism", "hidden_strength", "direct_effect")
-SHARED_CACHE = "../../cache/embeddings"
-"""The embedding cache of every setting, relative to its working directory: the outer run's
-``data/cache/embeddings``, so a note or image identical across settings is embedded once."""
+SWEEP_DIR = "data/sweep"
+"""Where each setting's working directory lies, relative to the outer one."""
+
+
+def from_workdir(path: str, workdir: str | os.PathLike) -> str:
+    """``path`` (relative to the outer working directory) relative to the nested ``workdir`` inside it;
+    an absolute path stays as it is."""
+    return path if os.path.isabs(path) else os.path.relpath(path, workdir)
 
 
 def setting_name(mechanism: str, hidden_strength: float, direct_effect: float) -> str:
@@ -62,14 +68,20 @@ def restrict_models(config: dict, models: Sequence[str], reference: str) -> None
                                                       if m in models and m != reference)]
 
 
-def setting_config(config: Mapping[str, Any], values: Mapping[str, Any]) -> dict:
-    """The complete configuration of one setting's run (paths relative to its working directory)."""
+def setting_workdir(name: str) -> str:
+    return f"{SWEEP_DIR}/{name}"
+
+
+def setting_config(config: Mapping[str, Any], name: str, values: Mapping[str, Any]) -> dict:
+    """The complete configuration of setting ``name``'s run (paths relative to its working directory).
+    Every setting shares the outer run's embedding cache, so a note or image identical across settings
+    is embedded once."""
     sweep = config["sweep"]
     inner = merge(config, sweep.get("overrides") or {})
     inner["source"] = "synthetic"
     restrict_models(inner, sweep["models"], sweep["reference"])
     inner["synthetic"].update(values)
-    inner["embeddings"]["cache_dir"] = SHARED_CACHE
+    inner["embeddings"]["cache_dir"] = from_workdir(config["embeddings"]["cache_dir"], setting_workdir(name))
     return inner
 
 
