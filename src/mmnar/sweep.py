@@ -81,7 +81,7 @@ def setting_config(config: Mapping[str, Any], name: str, values: Mapping[str, An
     inner["source"] = "synthetic"
     restrict_models(inner, sweep["models"], sweep["reference"])
     inner["synthetic"].update(values)
-    inner["embeddings"]["cache_dir"] = from_workdir(config["embeddings"]["cache_dir"], setting_workdir(name))
+    inner["embeddings"]["cache_dir"] = from_workdir(inner["embeddings"]["cache_dir"], setting_workdir(name))
     return inner
 
 
