@@ -33,6 +33,7 @@ localrules:
     table3,
     robustness_missing_ratio,
     carebench_tasks,
+    run_info,
 
 
 include: "rules/synthesize.smk"
@@ -56,6 +57,7 @@ rule all:
         "results/leakage_audit.csv",
         "results/data_quality.csv",
         "results/tuning.csv",
+        "results/run_info.json",
     default_target: True
 
 

@@ -25,8 +25,8 @@ import yaml
 
 from mmnar.modalities.registry import names as modality_names
 from mmnar.model_input.inputs import load_raw_inputs
-from mmnar.models.base import TORCH
 from mmnar.models.registry import specs
+from mmnar.models.spec import TORCH
 from mmnar.training.trainer import align_split, fit, label_matrix, model_inputs, predict_logits
 
 

@@ -1,5 +1,6 @@
 # Config validation, shared paths and input functions. Runs before any job is scheduled.
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -64,6 +65,29 @@ def code(script):
     """The package modules ``workflow/scripts/<script>.py`` runs (its import closure), declared as
     inputs so that editing one reruns exactly the stages that import it, and what follows."""
     return [workflow_path(path) for path in import_closure(SCRIPTS / f"{script}.py", PACKAGE)]
+
+
+def model_code(script):
+    """Input function: the code a job of one model runs, ``script``'s closure plus that model's own
+    module's (the registry names it; see :func:`model_code_files`)."""
+    return lambda wildcards: model_code_files(script, model_registry.get(wildcards.model).module)
+
+
+@functools.cache
+def model_code_files(script, module):
+    """``script``'s closure without the model registry, plus ``module``'s closure: editing a model's
+    module reruns that model's jobs, editing a component reruns the models that import it. The
+    registry is left out because the job's registry entry is a job parameter (see registry_entry):
+    otherwise adding a model or tuning one's defaults would rerun every model."""
+    return [workflow_path(path) for path in import_closure(SCRIPTS / f"{script}.py", PACKAGE, modules=(module,),
+                                                           leave_out=(model_registry.__name__,))]
+
+
+def registry_entry(wildcards):
+    """The model's registry entry as its train and predict jobs use it (code, parameter defaults and
+    search spaces, what it reads, whom it is restricted to): a rule parameter, so a change to it reruns
+    that model's jobs although registry.py is none of their code inputs (:func:`model_code`)."""
+    return model_registry.get(wildcards.model).job_entry(MODALITIES, config["model_params"].get(wildcards.model))
 
 
 def sql(name):

@@ -2,8 +2,10 @@
 # Paired comparisons: every model against the reference models (and per task the best single-modality
 # model by validation AUC) on the same test patients; each model's own bootstrap CI (model_intervals.csv).
 
+import platform
 from types import SimpleNamespace
 
+from mmnar.reporting.run_info import package_versions
 from mmnar.reporting.tables import ABLATION_LABELS, CAPTIONS, table1_rows, table2_rows
 
 REFERENCES = config["reporting"]["references"]
@@ -53,6 +55,7 @@ rule table1:
         comparisons="results/comparisons.csv",
         intervals="results/model_intervals.csv",
         audit="results/leakage_audit.csv",
+        run_info="results/run_info.json",  # every Table 1 comes with the environment that wrote it
         code=code("table"),
     output:
         csv=report("results/table1.csv", caption="../workflow/report/table1.rst", category="Tables"),
@@ -113,3 +116,26 @@ rule leakage_audit:
         "../envs/train.yaml"
     script:
         "../workflow/scripts/leakage_audit.py"
+
+
+rule run_info:
+    input:
+        code=code("run_info"),
+    output:
+        report("results/run_info.json", caption="../workflow/report/run_info.rst", category="Run"),
+    log:
+        "logs/run_info.log",
+    params:
+        # Read from package metadata while parsing (no import): a changed environment rewrites the file,
+        # and Table 1, which reads it, is rebuilt with it; nothing upstream reruns.
+        packages=package_versions(),
+        python=platform.python_version(),
+        text_encoder=config["embeddings"]["text"]["encoder"],
+        image={key: config["embeddings"]["image"][key] for key in ("arch", "weights", "seed")},
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/run_info.py"

@@ -29,7 +29,7 @@ rule train_scenario:
         delta="data/model_input/delta.npy",
         labels="data/model_input/labels.parquet",
         split="data/splits/seed{split}.parquet",
-        code=code("train_scenario"),
+        code=model_code("train_scenario"),
     output:
         model="results/scenario_models/{scenario}/{model}/split{split}/init{init}/model.pt",
         history="results/scenario_models/{scenario}/{model}/split{split}/init{init}/history.csv",
@@ -40,6 +40,7 @@ rule train_scenario:
         scenario=TRAINABLE_WILDCARD,
     params:
         model_params=lambda wildcards: config["model_params"].get(wildcards.model, {}),  # fixed; tuning searches the rest
+        registry_entry=registry_entry,
         training=TRAINING_PARAMS,
         tuning=config["tuning"],
         scenario_seed=config["predict"]["scenario_seed"],
@@ -65,13 +66,14 @@ if TABLE3_TRAINED:
             arrays=model_arrays,
             delta="data/model_input/delta.npy",
             labels="data/model_input/labels.parquet",
-            code=code("predict_scenarios"),
+            code=model_code("predict_scenarios"),
         output:
             sweeps.run_files(SCENARIO_PREDICTIONS, TABLE3_TRAINED, TABLE3_RUNS),
         log:
             "logs/predict_scenarios/table3/{model}.log",
         params:
             scenarios=sweeps.run_files("{scenario}", TABLE3_TRAINED, TABLE3_RUNS),
+            registry_entry=registry_entry,
             scenario_seed=config["predict"]["scenario_seed"],
         resources:
             mem_mb=4000,
@@ -91,13 +93,14 @@ if ROBUSTNESS_TRAINED:
             arrays=model_arrays,
             delta="data/model_input/delta.npy",
             labels="data/model_input/labels.parquet",
-            code=code("predict_scenarios"),
+            code=model_code("predict_scenarios"),
         output:
             sweeps.run_files(SCENARIO_PREDICTIONS, ROBUSTNESS_TRAINED, ROBUSTNESS_RUNS),
         log:
             "logs/predict_scenarios/robustness/{model}.log",
         params:
             scenarios=sweeps.run_files("{scenario}", ROBUSTNESS_TRAINED, ROBUSTNESS_RUNS),
+            registry_entry=registry_entry,
             scenario_seed=config["predict"]["scenario_seed"],
         resources:
             mem_mb=4000,

@@ -37,7 +37,7 @@ rule train:
         delta="data/model_input/delta.npy",
         labels="data/model_input/labels.parquet",
         split="data/splits/seed{split}.parquet",
-        code=code("train"),
+        code=model_code("train"),
     output:
         model="results/models/{model}/split{split}/init{init}/model.pt",
         history="results/models/{model}/split{split}/init{init}/history.csv",
@@ -46,6 +46,7 @@ rule train:
         "logs/train/{model}/split{split}_init{init}.log",
     params:
         model_params=lambda wildcards: config["model_params"].get(wildcards.model, {}),  # fixed; tuning searches the rest
+        registry_entry=registry_entry,
         training=TRAINING_PARAMS,
         tuning=config["tuning"],
     threads: config["training"]["num_threads"]
@@ -68,7 +69,7 @@ rule predict:
         arrays=model_arrays,
         delta="data/model_input/delta.npy",
         labels="data/model_input/labels.parquet",
-        code=code("predict"),
+        code=model_code("predict"),
     output:
         expand("data/predictions/{{model}}/{{scenario}}/split{split}_init{init}.parquet", zip, **RUNS),
     log:
@@ -76,6 +77,7 @@ rule predict:
     wildcard_constraints:
         scenario=r"observed|drop_[A-Za-z0-9]+(_[0-9.]+)?|keep_[A-Za-z0-9]+(\+[A-Za-z0-9]+)*",
     params:
+        registry_entry=registry_entry,
         scenario_seed=config["predict"]["scenario_seed"],
     resources:
         mem_mb=4000,

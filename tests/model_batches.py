@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from mmnar.data.tasks import DEFAULT_RUN, n_outputs
-from mmnar.models.base import SEQUENCE, InputSpec, ModelInputs, SeriesBatch, SeriesShape
+from mmnar.models.base import InputSpec, ModelInputs, SeriesBatch, SeriesShape
+from mmnar.models.spec import SEQUENCE
 
 MODALITIES = ("S", "I", "T", "R")
 DIMS = {"S": 7, "I": 5, "T": 6, "R": 4}

@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from mmnar.config import (ConfigError, check_config, error_line, fill_defaults, job_context, load_schema,
-                          validate_config)
+from mmnar.config import (COMMON_ARCHS, ConfigError, check_config, error_line, fill_defaults, job_context,
+                          load_schema, validate_config)
+from mmnar.models.registry import specs
 from workflow_runner import REPO, TINY_CONFIG, snakemake, write_config
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -132,6 +133,14 @@ def test_model_names_come_from_the_registry(config, schema):
     assert "rectifier.models[0]" in schema_error(config, schema)
 
 
+def test_models_all_is_every_registered_model_in_registry_order(config, schema):
+    config["models"] = "all"
+    validate_config(config, schema)
+    assert config["models"] == list(specs())
+    paper = yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())
+    assert paper["models"] == "all"
+
+
 def test_wrong_type(config, schema):
     config["training"]["lr"] = "fast"
     assert schema_error(config, schema) == "config 'training.lr': 'fast' is not of type 'number'"
@@ -233,6 +242,13 @@ def test_encoder_folder_with_config_json_passes(config, tmp_path):
 
 
 # -- image encoder ---------------------------------------------------------------------------------
+
+
+def test_common_architectures_are_torchvision_classification_models():
+    """Their random or file weights are accepted without asking torchvision, so they must all be there."""
+    import torchvision
+
+    assert set(COMMON_ARCHS) <= set(torchvision.models.list_models(module=torchvision.models))
 
 
 def test_unknown_architecture_lists_choices(config):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflow_runner import REPO, TINY_CONFIG, write_config
+from workflow_runner import REPO, TINY_CONFIG, shared_cache_config, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -53,7 +53,7 @@ def clone_with_fifth_modality(tmp_path_factory):
                                                 "tuning": {"n_trials": 1}})
     command = [sys.executable, "-m", "snakemake", "-s", str(clone / "Snakefile"), "-d", str(clone), "--cores", "2",
                "results/table1.csv", "results/figure1_pattern_outcomes.csv",
-               "--configfile", str(TINY_CONFIG), str(config)]
+               "--configfile", str(TINY_CONFIG), *map(str, shared_cache_config()), str(config)]
     env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(clone / "src")}  # the clone's package, not ours
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=clone)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]

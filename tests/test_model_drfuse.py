@@ -8,11 +8,14 @@ import torch
 
 from mmnar.models.losses import masked_bce_with_logits
 from mmnar.models import drfuse
-from mmnar.models.base import SEQUENCE, VECTOR, InputSpec, ModelInputs, SeriesBatch, SeriesShape
+from mmnar.models.base import InputSpec, ModelInputs, SeriesBatch, SeriesShape
+from mmnar.models.registry import get
+from mmnar.models.spec import SEQUENCE, VECTOR
 
 MODALITIES = ("S", "I", "T", "R")
 N_STEPS, N_FEATURES, N_TASKS = 8, 3, 3
 VECTOR_DIMS = {"I": 6, "T": 5, "R": 5}
+SPEC = get("drfuse")
 
 
 def make_spec(modalities=MODALITIES) -> InputSpec:
@@ -35,11 +38,11 @@ def make_inputs(batch: int, seed: int = 0, modalities=MODALITIES, delta: torch.T
 
 def make_model(seed: int = 0, modalities=MODALITIES, **overrides) -> drfuse.DrFuse:
     torch.manual_seed(seed)
-    return drfuse.SPEC.build(make_spec(modalities), drfuse.SPEC.resolve(overrides))
+    return SPEC.build(make_spec(modalities), SPEC.resolve(overrides))
 
 
 def training_loss(model, inputs, labels) -> torch.Tensor:
-    params = drfuse.SPEC.resolve()
+    params = SPEC.resolve()
     output = model(inputs)
     terms = {**output.aux_terms, **model.supervised_terms(output, labels, masked_bce_with_logits)}
     weighted = sum(params[f"lambda_{name.split('_', 1)[0]}"] * value for name, value in terms.items())
@@ -127,7 +130,7 @@ def test_shapes_terms_and_their_weights():
     assert set(supervised) == {"rank_attention", "aux_shared", *(f"aux_{m}" for m in MODALITIES)}
     for name, value in {**output.aux_terms, **supervised}.items():
         assert value.ndim == 0 and torch.isfinite(value), name
-        assert f"lambda_{name.split('_', 1)[0]}" in drfuse.SPEC.params
+        assert f"lambda_{name.split('_', 1)[0]}" in SPEC.params
     plain = model(inputs, with_aux=False)
     assert plain.aux_terms == {} and plain.extras == {}
 
@@ -165,7 +168,7 @@ def test_attention_gives_no_weight_to_missing_and_ignores_their_content():
 
 
 def test_reads_sequence_for_s_and_builds_for_a_fifth_modality():
-    assert drfuse.SPEC.reads(MODALITIES, drfuse.SPEC.resolve()) == {"S": SEQUENCE, "I": VECTOR, "T": VECTOR, "R": VECTOR}
+    assert SPEC.reads(MODALITIES, SPEC.resolve()) == {"S": SEQUENCE, "I": VECTOR, "T": VECTOR, "R": VECTOR}
     five = (*MODALITIES, "X")
     model = make_model(modalities=five)
     output = model(make_inputs(6, modalities=five))
@@ -174,12 +177,12 @@ def test_reads_sequence_for_s_and_builds_for_a_fifth_modality():
 
 
 def test_spec_resolve_and_schema():
-    params = drfuse.SPEC.resolve({"lambda_rank": 0.5})
+    params = SPEC.resolve({"lambda_rank": 0.5})
     assert params["lambda_rank"] == 0.5 and params["lambda_jsd"] == 1.0 and params["hidden_dim"] == 64
     with pytest.raises(KeyError):
-        drfuse.SPEC.resolve({"lambda_unknown": 1.0})
-    schema = drfuse.SPEC.schema()
+        SPEC.resolve({"lambda_unknown": 1.0})
+    schema = SPEC.schema()
     assert schema["additionalProperties"] is False
-    assert set(schema["properties"]) == set(drfuse.SPEC.params)
+    assert set(schema["properties"]) == set(SPEC.params)
     assert schema["properties"]["rank_margin"]["default"] == 0.0
-    assert drfuse.SPEC.name == "drfuse" and drfuse.SPEC.label == "DrFuse (Yao et al., AAAI 2024)"
+    assert SPEC.name == "drfuse" and SPEC.label == "DrFuse (Yao et al., AAAI 2024)"

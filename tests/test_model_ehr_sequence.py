@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from mmnar.models.base import InputSpec, ModelInputs, SeriesBatch, SeriesShape
-from mmnar.models.ehr_sequence import LSTM_SPEC, SPECS, TRANSFORMER_SPEC
+from mmnar.models.registry import get
 
 N_STEPS, N_FEATURES = 12, 5
+LSTM_SPEC, TRANSFORMER_SPEC = SPECS = get("lstm"), get("transformer")
 BY_NAME = {spec.name: spec for spec in SPECS}
 
 
@@ -41,7 +42,7 @@ def _logits(model, series: SeriesBatch, seed: int = 0) -> torch.Tensor:
 
 
 def test_specs_names_labels_and_carebench_defaults():
-    assert SPECS == (LSTM_SPEC, TRANSFORMER_SPEC)
+    assert LSTM_SPEC.module == TRANSFORMER_SPEC.module == "mmnar.models.ehr_sequence"
     assert (LSTM_SPEC.name, LSTM_SPEC.label) == ("lstm", "LSTM (EHR time series)")
     assert (TRANSFORMER_SPEC.name, TRANSFORMER_SPEC.label) == ("transformer", "Transformer (EHR time series)")
     assert LSTM_SPEC.defaults() == {"hidden_dim": 64, "n_layers": 1, "dropout": 0.2}

@@ -4,10 +4,11 @@ import torch
 
 from mmnar.models.losses import masked_bce_with_logits
 from mmnar.models.base import InputSpec, ModelInputs, SeriesBatch, SeriesShape
-from mmnar.models.grud import SPEC, SPECS
+from mmnar.models.registry import get
 
 N_STEPS, N_FEATURES = 12, 5
 MEAN = np.linspace(-1.0, 1.0, N_FEATURES).astype(np.float32)
+SPEC = get("grud")
 
 
 def _spec() -> InputSpec:
@@ -55,7 +56,6 @@ def _single_step(values, mask, delta_t) -> SeriesBatch:
 
 
 def test_spec_reads_only_s_as_sequence_and_resolves():
-    assert SPECS == (SPEC,)
     assert (SPEC.name, SPEC.label) == ("grud", "GRU-D (Che et al., 2018)")
     assert SPEC.reads(("S", "I", "T", "R", "X"), SPEC.defaults()) == {"S": "sequence"}
     assert SPEC.resolve({"hidden_dim": 8})["hidden_dim"] == 8

@@ -4,8 +4,11 @@ import pytest
 import torch
 
 from mmnar.models.losses import masked_bce_with_logits
-from mmnar.models.base import VECTOR, InputSpec, ModelInputs
-from mmnar.models.late_fusion import SPEC
+from mmnar.models.base import InputSpec, ModelInputs
+from mmnar.models.registry import get
+from mmnar.models.spec import VECTOR
+
+SPEC = get("late_fusion")
 
 MODALITIES = ("S", "I", "T", "R")
 DIMS = {"S": 9, "I": 7, "T": 6, "R": 5}

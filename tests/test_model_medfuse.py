@@ -5,8 +5,11 @@ import pytest
 import torch
 
 from mmnar.models.losses import masked_bce_with_logits
-from mmnar.models.base import SEQUENCE, VECTOR, InputSpec, ModelInputs, SeriesBatch, SeriesShape
-from mmnar.models.medfuse import SPEC
+from mmnar.models.base import InputSpec, ModelInputs, SeriesBatch, SeriesShape
+from mmnar.models.registry import get
+from mmnar.models.spec import SEQUENCE, VECTOR
+
+SPEC = get("medfuse")
 
 MODALITIES = ("S", "I", "T", "R")
 N_STEPS, N_FEATURES, N_OUTPUTS = 6, 4, 3

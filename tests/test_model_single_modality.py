@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from mmnar.models.base import VECTOR, InputSpec, ModelInputs
-from mmnar.models.single_modality import spec_for
+from mmnar.models.base import InputSpec, ModelInputs
+from mmnar.models.registry import single_modality_reference
+from mmnar.models.spec import VECTOR
 
 MODALITIES = ("S", "I", "T", "R", "X")  # a fifth registered modality gets its reference too
 DIMS = {"S": 9, "I": 7, "T": 6, "R": 5, "X": 3}
@@ -20,7 +21,7 @@ def make_batch(seed=0, n=6):
 
 @pytest.mark.parametrize("modality", MODALITIES)
 def test_spec_names_restriction_and_reads(modality):
-    spec = spec_for(modality)
+    spec = single_modality_reference(modality)
     assert spec.name == f"{modality.lower()}_only"
     assert spec.label == f"{modality} only (patients with {modality})"
     assert spec.restrict_to == modality
@@ -32,7 +33,7 @@ def test_spec_names_restriction_and_reads(modality):
 
 @pytest.mark.parametrize("modality", MODALITIES)
 def test_output_depends_on_its_modality_only(modality):
-    spec = spec_for(modality)
+    spec = single_modality_reference(modality)
     torch.manual_seed(0)
     model = spec.build(INPUT_SPEC, spec.resolve({"hidden_dim": 8})).eval()
     inputs, other = make_batch(0), make_batch(1)

@@ -14,9 +14,9 @@ from sklearn.preprocessing import StandardScaler
 from mmnar.data.tasks import DEFAULT_TASKS
 from mmnar.metrics import task_metrics
 from mmnar.model_input.inputs import RawInputs
-from mmnar.models.base import ESTIMATOR, VECTOR
 from mmnar.models.registry import build_model, get, specs
-from mmnar.models.sklearn_references import LOGREG_MAX_ITER
+from mmnar.models.sklearn_references import LOGREG_MAX_ITER, Reference
+from mmnar.models.spec import ESTIMATOR, VECTOR
 from mmnar.training.estimators import fit_estimator, probabilities
 from mmnar.training.predict import predict, run_predict
 from mmnar.training.trainer import fit
@@ -72,7 +72,7 @@ def write_split(root, split):
 
 
 def design(name, raw, result):
-    return get(name).estimator.design(raw, result.design)
+    return get(name).recipe().design(raw, result.design)
 
 
 def test_references_are_registered_estimators_after_the_concatenation_baseline():
@@ -80,7 +80,8 @@ def test_references_are_registered_estimators_after_the_concatenation_baseline()
     assert names[names.index("basic_concat") + 1:names.index("basic_concat") + 6] == REFERENCES
     for name in REFERENCES:
         spec = get(name)
-        assert spec.kind == ESTIMATOR and spec.build is None and spec.restrict_to is None
+        assert spec.kind == ESTIMATOR and spec.restrict_to is None
+        assert isinstance(spec.recipe(), Reference)  # the registry's learner and inputs are the module's
         assert spec.schema()["properties"]  # own parameters, validated like every model's
     assert get("logreg_s").reads(MODALITIES, {}) == get("hgb_s_delta").reads(MODALITIES, {}) == {"S": VECTOR}
     assert get("logreg_all").reads((*MODALITIES, "D"), {}) == {m: VECTOR for m in (*MODALITIES, "D")}

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmnar.data.tasks import DEFAULT_RUN, n_outputs
-from mmnar.models.base import TORCH, VECTOR, all_vectors
+from mmnar.models.spec import TORCH, VECTOR, all_vectors
 from mmnar.models.components import pattern_index
 from mmnar.models.registry import build_model, get, specs
 from mmnar.training.trainer import prediction_loss, weighted_terms

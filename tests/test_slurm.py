@@ -23,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from workflow_runner import shared_cache_config
+
 pytestmark = pytest.mark.workflow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +90,8 @@ def _snakemake(workdir: Path, *args: str, env: dict[str, str]) -> subprocess.Com
     """`snakemake TARGET -s Snakefile -d WORKDIR ARGS --configfile tiny.yaml` under `timeout`."""
     command = ["timeout", "-k", "60", str(RUN_TIMEOUT_S), sys.executable, "-m", "snakemake",
                TARGET, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args,
-               "--configfile", str(TINY_CONFIG), str(TINY_CONFIG.parent / "few_models.yaml")]
+               "--configfile", str(TINY_CONFIG), *map(str, shared_cache_config()),
+               str(TINY_CONFIG.parent / "few_models.yaml")]
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         why = "timed out" if result.returncode in (124, 137) else f"failed ({result.returncode})"

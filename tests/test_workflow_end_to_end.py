@@ -6,28 +6,30 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from mmnar.data import feature_groups
 from mmnar.data.tasks import DEFAULT_TASKS
-from mmnar.models.registry import specs
-from workflow_runner import REPO, TINY_CONFIG, planned_jobs, snakemake, write_config
+from mmnar.models.registry import get as get_spec
+from workflow_runner import REPO, TINY_CONFIG, TINY_TARGETS, planned_jobs, shared_cache_config, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
 
-TARGET = "results/table1.csv"
+TARGET = TINY_TARGETS[0]
+MODELS = yaml.safe_load(TINY_CONFIG.read_text())["models"]
+"""The tiny run's models, in Table 1's order."""
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    snakemake(workdir, "--cores", "2", TARGET, "results/table2.csv", "results/figure1_pattern_outcomes.png")
-    return workdir
+@pytest.fixture
+def finished_run(tiny_run):
+    """The session's tiny run (conftest): built once, read (and extended) by the tests below."""
+    return tiny_run
 
 
 def test_table1_has_a_row_per_registered_model_from_the_same_runs(finished_run):
     table = pd.read_csv(finished_run / TARGET)
-    models = list(specs())
+    models = MODELS
     assert table["model"].tolist() == models + ["crl_mmnar", "crl_mmnar", "oracle", "oracle", "oracle"]
     assert table["variant"].tolist() == ["raw"] * len(models) + ["rectified", "paper_crossfit_test", "ground_truth",
                                                                  "recorded", "recorded_no_delta"]
@@ -47,7 +49,7 @@ def test_table1_has_a_row_per_registered_model_from_the_same_runs(finished_run):
     assert set(configured["reference"]) == {"crl_mmnar", "basic_concat"} and comparisons["n_runs"].max() == 2
     # per task, the best single-modality model by validation AUC is a reference too
     best = comparisons[comparisons["reference_role"] == "best_single_modality"]
-    single = {name for name, spec in specs().items() if spec.restrict_to}
+    single = {name for name in MODELS if get_spec(name).restrict_to}
     assert set(best["task"]) == set(DEFAULT_TASKS) and set(best["reference"]) <= single
     assert (best.groupby("task")["reference"].nunique() == 1).all() and best["reference_val_auc"].notna().all()
     defined = comparisons[comparisons["n_runs"] > 0]
@@ -94,7 +96,7 @@ def test_calibration_and_fairness_run_alone_on_the_finished_run(finished_run):
     stats = result.stdout + result.stderr
     ran = stats[stats.index("Job stats:"):].split("total")[0]
     assert "calibration" in ran and "fairness" in ran and "train" not in ran and "predict" not in ran
-    expected = {(m, "raw", t) for m in specs() for t in DEFAULT_TASKS} | {("crl_mmnar", "rectified", t) for t in DEFAULT_TASKS}
+    expected = {(m, "raw", t) for m in MODELS for t in DEFAULT_TASKS} | {("crl_mmnar", "rectified", t) for t in DEFAULT_TASKS}
     calibration = pd.read_csv(finished_run / "results/calibration.csv")
     assert set(zip(calibration["model"], calibration["variant"], calibration["task"])) == expected
     summary = calibration[(calibration["kind"] == "summary") & (calibration["run"] == "mean")]
@@ -156,7 +158,7 @@ def test_training_parameter_reruns_training_and_what_follows_only(finished_run, 
     changed = write_config(tmp_path / "lr.yaml", {"training": {"lr": 0.002}})
     jobs = planned_jobs(finished_run, TARGET, configs=(TINY_CONFIG, changed))
     assert set(jobs) == {"train", "predict", "rectify", "rectify_paper_crossfit_test", "evaluate", "compare", "table1"}
-    assert jobs["train"] == len(specs()) * 2 and jobs["predict"] == jobs["evaluate"] == len(specs())
+    assert jobs["train"] == len(MODELS) * 2 and jobs["predict"] == jobs["evaluate"] == len(MODELS)
 
 
 def test_one_models_parameters_rerun_that_model_only(finished_run, tmp_path):
@@ -172,7 +174,7 @@ def test_a_modality_scenario_is_one_predict_job_on_the_saved_models(finished_run
 def test_another_initialisation_seed_trains_only_the_new_runs(finished_run, tmp_path):
     changed = write_config(tmp_path / "inits.yaml", {"training": {"init_seeds": [0, 1]}})
     jobs = planned_jobs(finished_run, TARGET, configs=(TINY_CONFIG, changed))
-    assert jobs["train"] == len(specs()) * 2  # two splits × the new seed; the old runs are kept
+    assert jobs["train"] == len(MODELS) * 2  # two splits × the new seed; the old runs are kept
     assert "split" not in jobs and "build_delta" not in jobs
 
 
@@ -249,7 +251,7 @@ def snakemake_in(folder: Path, *args: str):
     import sys
 
     command = [sys.executable, "-m", "snakemake", "-s", str(folder / "Snakefile"), "-d", str(folder), *args,
-               "--configfile", str(folder / "tests/configs/tiny.yaml")]
+               "--configfile", str(folder / "tests/configs/tiny.yaml"), *map(str, shared_cache_config())]
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=folder)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
@@ -293,9 +295,9 @@ def test_table3_and_missing_ratio_robustness_reuse_the_ordinary_models(finished_
 def test_every_model_gets_the_same_tuning_budget_chosen_on_validation(finished_run):
     snakemake(finished_run, "--cores", "2", "results/tuning.csv")
     tuning = pd.read_csv(finished_run / "results/tuning.csv")
-    assert sorted(set(tuning["model"])) == sorted(specs()) and (tuning["n_trials"] == 2).all()
+    assert sorted(set(tuning["model"])) == sorted(MODELS) and (tuning["n_trials"] == 2).all()
     assert (tuning["validation_score"] <= tuning["default_score"]).all()
-    logreg = tuning[tuning["model"] == "logreg_s"]
+    logreg = tuning[tuning["model"] == "logreg_s_delta"]
     assert logreg["model.C"].notna().all()  # not fixed by the config: searched
     crl = tuning[tuning["model"] == "crl_mmnar"]
     assert "model.hidden_dim" not in crl or crl["model.hidden_dim"].isna().all()  # fixed by tiny.yaml

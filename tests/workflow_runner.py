@@ -11,11 +11,29 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
+TINY_TARGETS = ("results/table1.csv", "results/table2.csv", "results/figure1_pattern_outcomes.png")
+"""What the session's shared tiny run (``conftest.tiny_run``) builds."""
+SHARED_CACHE_VARIABLE = "MMNAR_TEST_EMBEDDING_CACHE"
+"""Set by ``conftest`` to the session's embedding cache folder: runs on the tiny config embed through it."""
+
+
+def shared_cache_config() -> tuple[Path, ...]:
+    """A config naming the session's shared embedding cache (none outside a test session)."""
+    folder = os.environ.get(SHARED_CACHE_VARIABLE)
+    if not folder:
+        return ()
+    path = Path(folder) / "cache.yaml"
+    if not path.exists():
+        path.write_text(yaml.safe_dump({"embeddings": {"cache_dir": str(Path(folder) / "embeddings")}}))
+    return (path,)
 
 
 def snakemake(workdir: Path, *args: str, configs: tuple[Path, ...] = (TINY_CONFIG,),
               check: bool = True) -> subprocess.CompletedProcess:
-    """``snakemake -s REPO/Snakefile -d workdir ARGS --configfile CONFIGS`` with this interpreter."""
+    """``snakemake -s REPO/Snakefile -d workdir ARGS --configfile CONFIGS`` with this interpreter; right after
+    the tiny config comes the session's shared embedding cache, so a test's own configs still override it."""
+    if configs and configs[0] == TINY_CONFIG:
+        configs = (TINY_CONFIG, *shared_cache_config(), *configs[1:])
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
                *args, "--configfile", *map(str, configs)]
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

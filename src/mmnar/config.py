@@ -6,9 +6,10 @@ naming the dotted key. ``check_config`` then checks what a schema cannot express
 exist, settings that must agree, encoders and weights that must be loadable, devices that must exist.
 
 Every problem is a ``ConfigError`` whose message is one line of the form ``config 'a.b': … : fix``.
-torch, torchvision, transformers and huggingface_hub are imported inside the checks that need them,
-so importing this module stays cheap.
-"""
+The workflow runs these checks while it is parsed, before every dry run too, so they stay cheap:
+huggingface_hub, torch and torchvision are imported inside the checks that need them, and only for
+settings that need them (a hub id, an uncommon architecture or named weights, a CUDA device);
+transformers never (the bundled encoder is found by its package)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ OFFLINE_VALUES = {"1", "ON", "YES", "TRUE"}
 
 LOCAL_WEIGHT_SUFFIXES = (".pt", ".pth")
 RANDOM_WEIGHTS = "random"
-_SUGGESTED_ARCHS = ("resnet18", "resnet50", "densenet121", "efficientnet_b0", "convnext_tiny", "vit_b_16")
+COMMON_ARCHS = ("resnet18", "resnet50", "densenet121", "efficientnet_b0", "convnext_tiny", "vit_b_16")
+"""torchvision classification architectures of every supported torchvision (a test pins them): the
+suggestions of a wrong ``arch``, and the ones whose random or state_dict-file weights need no
+torchvision import to be checked."""
 
 
 def error_line(error: BaseException) -> str:
@@ -89,11 +93,24 @@ def validate_config(config: dict, schema: str | os.PathLike | Mapping = SCHEMA) 
     schema = with_registry(load_schema(schema) if not isinstance(schema, Mapping) else copy.deepcopy(schema))
     if not isinstance(config, dict):
         raise ConfigError(f"config: must be a mapping of keys to values, got {_short(config)}")
+    expand_all_models(config)
     fill_defaults(config, schema)
     error = best_match(Draft202012Validator(schema).iter_errors(config))
     if error is not None:
         raise ConfigError(describe_schema_error(error))
     return config
+
+
+ALL_MODELS = "all"
+"""``models: all``: every registered model, in the registry's order (``configs/paper.yaml``)."""
+
+
+def expand_all_models(config: dict) -> None:
+    """Replace ``models: all`` by the registered names, so everything downstream sees a list."""
+    if config.get("models") == ALL_MODELS:
+        from mmnar.models.registry import specs
+
+        config["models"] = list(specs())
 
 
 def check_model_params(config: Mapping) -> None:
@@ -329,7 +346,7 @@ def offline_variable(environ: Mapping[str, str] | None = None) -> str | None:
 
 def check_text_encoder(encoder: str, key: str = "embeddings.text.encoder") -> None:
     """The bundled model, a local folder with a config.json, or a hub id (cached, when offline)."""
-    from mmnar.modalities.text import BUNDLED_ENCODER, resolve_encoder_source
+    from mmnar.modalities.text_source import BUNDLED_ENCODER, resolve_encoder_source
 
     if encoder == BUNDLED_ENCODER:
         try:
@@ -377,14 +394,20 @@ def _looks_like_path(value: str) -> bool:
 
 def check_image_encoder(arch: str, weights: str, prefix: str = "embeddings.image") -> None:
     """A torchvision classification architecture; random, an existing state_dict file or a weights name
-    (whose checkpoint must already be in the torch hub cache when the machine is declared offline)."""
+    (whose checkpoint must already be in the torch hub cache when the machine is declared offline).
+
+    A common architecture with random weights or an existing state_dict file has nothing torchvision
+    could reject, so torch and torchvision (seconds of the workflow's parsing) are imported only
+    for the other settings."""
+    if arch in COMMON_ARCHS and (weights == RANDOM_WEIGHTS or Path(weights).is_file()):
+        return
     import torch
     import torchvision
 
     models = torchvision.models.list_models(module=torchvision.models)
     if arch not in models:
         close = difflib.get_close_matches(arch, models, n=4, cutoff=0.5)
-        examples = close or [name for name in _SUGGESTED_ARCHS if name in models]
+        examples = close or [name for name in COMMON_ARCHS if name in models]
         raise ConfigError(f"config '{prefix}.arch': {arch!r} is not a torchvision classification model: use e.g. "
                           f"{', '.join(examples)} (all: torchvision.models.list_models(module=torchvision.models))")
     key = f"{prefix}.weights"

@@ -1,10 +1,12 @@
-"""Discrimination and calibration metrics that ignore undefined (NaN) labels."""
+"""Discrimination and calibration metrics that ignore undefined (NaN) labels.
+
+scikit-learn is imported inside the functions that compute with it: the task registry imports the
+metric names from here, and the workflow reads that registry while it is parsed.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, average_precision_score, brier_score_loss, cohen_kappa_score, f1_score,
-                             roc_auc_score)
 
 BINARY_METRICS = ("auc", "auprc", "brier")
 MULTILABEL_METRICS = ("macro_auc", "macro_auprc")
@@ -25,6 +27,8 @@ def task_metrics(y, p) -> dict[str, float]:
 
     AUC and AUPRC are NaN when only one class is present; Brier is NaN when no label is defined.
     """
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
     y, p = _defined(y, p)
     if len(y) == 0:
         return {"auc": np.nan, "auprc": np.nan, "brier": np.nan}
@@ -82,6 +86,8 @@ def multilabel_metrics(y, p) -> dict[str, float]:
 def multiclass_metrics(y, p) -> dict[str, float]:
     """Accuracy, macro F1, quadratic-weighted Cohen's κ (the classes are ordered) of the most probable
     class, and the one-vs-rest macro AUROC of ``p`` ``(n, K)``, over patients with a defined class ``y``."""
+    from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, roc_auc_score
+
     y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
     keep = np.isfinite(y) & np.isfinite(p).all(axis=1)
     y, p = y[keep].astype(int), p[keep]

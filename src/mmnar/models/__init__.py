@@ -1,1 +1,2 @@
-"""Models: the contract (``base``), shared components, one module per model, and the registry."""
+"""Models: their declarations (``spec``, ``registry``: torch-free, read while the workflow is parsed), the
+torch contract (``base``), shared components, and one module per model, imported only to build it."""

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmnar.models.base import DROPOUT, HIDDEN_DIM, InputSpec, ModelInputs, ModelOutput, ModelSpec, all_vectors
+from mmnar.models.base import InputSpec, ModelInputs, ModelOutput
 
 
 class BasicConcat(nn.Module):
@@ -35,13 +35,3 @@ class BasicConcat(nn.Module):
 
 def build(input_spec: InputSpec, params: Mapping[str, Any]) -> BasicConcat:
     return BasicConcat(input_spec, hidden_dim=params["hidden_dim"], dropout=params["dropout"])
-
-
-SPEC = ModelSpec(
-    name="basic_concat",
-    label="Concatenation baseline (zero imputation)",
-    citation="Concatenation MLP with zero imputation (CRL-MMNAR paper, Table 2 baseline)",
-    reads=all_vectors,
-    build=build,
-    params={"hidden_dim": HIDDEN_DIM, "dropout": DROPOUT},
-)

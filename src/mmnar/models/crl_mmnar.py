@@ -34,21 +34,16 @@ Every registered modality is a token, so the model reads a fifth modality as soo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
 from mmnar.models.losses import delta_autoencoder_bce, masked_info_nce, masked_reconstruction_mse
-from mmnar.models.base import (DROPOUT, HIDDEN_DIM, N_HEADS, SEQUENCE, VECTOR, InputSpec, ModelInputs, ModelOutput,
-                               ModelSpec, Param, Search)
+from mmnar.models.base import InputSpec, ModelInputs, ModelOutput
 from mmnar.models.components import PerModalityMLP, pattern_index, two_layer_mlp
 from mmnar.models.series_encoders import RecurrentSeriesEncoder
-
-STRUCTURED = "S"
-"""The modality a recurrent structured encoder reads as a series."""
 
 
 class CRLMMNAR(nn.Module):
@@ -142,12 +137,6 @@ class CRLMMNAR(nn.Module):
         return ModelOutput(logits, aux)
 
 
-def reads(modalities: Sequence[str], params: Mapping[str, Any]) -> dict[str, str]:
-    """Every modality as a vector, except S as a series under ``structured_encoder: recurrent``."""
-    recurrent = params["structured_encoder"] == "recurrent"
-    return {m: SEQUENCE if (recurrent and m == STRUCTURED) else VECTOR for m in modalities}
-
-
 def build(input_spec: InputSpec, params: Mapping[str, Any]) -> CRLMMNAR:
     return CRLMMNAR(input_spec, hidden_dim=params["hidden_dim"], n_heads=params["n_heads"], dropout=params["dropout"],
                     tau_cont=params["tau_cont"], mask_rate=params["mask_rate"])
@@ -156,42 +145,3 @@ def build(input_spec: InputSpec, params: Mapping[str, Any]) -> CRLMMNAR:
 def build_with_offsets(input_spec: InputSpec, params: Mapping[str, Any]) -> CRLMMNAR:
     return CRLMMNAR(input_spec, hidden_dim=params["hidden_dim"], n_heads=params["n_heads"], dropout=params["dropout"],
                     tau_cont=params["tau_cont"], mask_rate=params["mask_rate"], pattern_offsets=True)
-
-
-LOSS_WEIGHT_SEARCH = Search("log", 0.01, 1.0)
-"""Where tuning looks for the weight of an auxiliary loss term."""
-
-FUSION_PARAMS = {
-    "hidden_dim": HIDDEN_DIM,
-    "n_heads": N_HEADS,
-    "dropout": DROPOUT,
-    "structured_encoder": Param("mlp", {"enum": ["mlp", "recurrent"]},
-                                "S as its aggregated vector through an MLP, or as its hourly series through a GRU"),
-    "lambda_miss": Param(0.1, {"type": "number", "minimum": 0}, "weight of the delta auto-encoder BCE (L_miss)",
-                         LOSS_WEIGHT_SEARCH),
-}
-"""Parameters shared with the "+MMNAR fusion" ablation."""
-
-PARAMS = {
-    **FUSION_PARAMS,
-    "lambda_rec": Param(0.1, {"type": "number", "minimum": 0}, "weight of each modality's masked-reconstruction MSE",
-                        LOSS_WEIGHT_SEARCH),
-    "lambda_cont": Param(0.1, {"type": "number", "minimum": 0}, "weight of each modality's InfoNCE term",
-                         LOSS_WEIGHT_SEARCH),
-    "tau_cont": Param(0.1, {"type": "number", "exclusiveMinimum": 0}, "InfoNCE temperature"),
-    "mask_rate": Param(0.5, {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-                       "probability that an observed modality is masked (and reconstructed) in a training step"),
-}
-
-SPEC = ModelSpec(
-    name="crl_mmnar",
-    label="CRL-MMNAR",
-    citation="CRL-MMNAR: causal representation learning under modality missing-not-at-random (docs/method.md)",
-    reads=reads,
-    build=build,
-    params=PARAMS,
-)
-
-SPEC_WITH_OFFSETS = replace(
-    SPEC, name="crl_mmnar_offsets", label="CRL-MMNAR + in-model pattern offsets", build=build_with_offsets,
-    citation="this project's variant of CRL-MMNAR: per-pattern offsets learned with the heads (docs/method.md)")

@@ -58,23 +58,18 @@ Adapted, and why:
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmnar.models.base import (DROPOUT, HIDDEN_DIM, N_HEADS, N_LAYERS, SEQUENCE, VECTOR, InputSpec, ModelInputs,
-                               ModelOutput, ModelSpec, Param, SeriesBatch, SeriesShape)
+from mmnar.models.base import InputSpec, ModelInputs, ModelOutput, SeriesBatch, SeriesShape
 from mmnar.models.components import two_layer_mlp
 from mmnar.models.losses import output_targets
 from mmnar.models.series_encoders import TransformerSeriesEncoder
-
-EHR_MODALITY = "S"
-"""The paper's EHR time series, read as a sequence; every other modality is read as a vector."""
 
 _EXCLUDED_LOG = -1e4
 """Stands in for log(0) of an unobserved modality: finite, so no inf - inf reaches the gradient."""
@@ -249,39 +244,6 @@ class DrFuse(nn.Module):
         return terms
 
 
-def reads(modalities: Sequence[str], params: Mapping[str, Any]) -> dict[str, str]:
-    """S as the time series (the paper's EHR), every other modality as its embedding vector."""
-    return {m: SEQUENCE if m == EHR_MODALITY else VECTOR for m in modalities}
-
-
 def build(input_spec: InputSpec, params: Mapping[str, Any]) -> DrFuse:
     return DrFuse(input_spec, hidden_dim=params["hidden_dim"], n_heads=params["n_heads"], n_layers=params["n_layers"],
                   dropout=params["dropout"], rank_margin=params["rank_margin"])
-
-
-def _weight(doc: str) -> Param:
-    return Param(1.0, {"type": "number", "minimum": 0}, doc)
-
-
-SPEC = ModelSpec(
-    name="drfuse",
-    label="DrFuse (Yao et al., AAAI 2024)",
-    citation=("Yao W, Yin K, Cheung WK, Liu J, Qin J. DrFuse: Learning Disentangled Representation for Clinical "
-              "Multi-Modal Fusion with Missing Modality and Modal Inconsistency. AAAI 2024. "
-              "github.com/dorothy-yao/drfuse."),
-    reads=reads,
-    build=build,
-    params={
-        "hidden_dim": HIDDEN_DIM,
-        "n_heads": N_HEADS,
-        "n_layers": dataclasses.replace(N_LAYERS, doc="Transformer layers of each EHR branch (shared, distinct), "
-                                                      "after the common one"),
-        "dropout": dataclasses.replace(DROPOUT, default=0.3, doc="dropout in the encoders (official EHR dropout: 0.3)"),
-        "lambda_jsd": _weight("weight of the JSD alignment of the shared representations (official: 1)"),
-        "lambda_orth": _weight("weight of each modality's shared/distinct |cosine| (official: 1)"),
-        "lambda_aux": _weight("weight of each auxiliary prediction loss (official: 1)"),
-        "lambda_rank": _weight("weight of the attention ranking loss (official: 1)"),
-        "rank_margin": Param(0.0, {"type": "number", "minimum": 0},
-                             "margin of the attention ranking hinge (official: 0, the paper's epsilon)"),
-    },
-)

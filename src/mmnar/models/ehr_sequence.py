@@ -29,23 +29,14 @@ constant prediction.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
 
-from mmnar.models.base import DROPOUT, HIDDEN_DIM, N_HEADS, N_LAYERS, SEQUENCE, InputSpec, ModelInputs, ModelOutput, ModelSpec
+from mmnar.models.base import InputSpec, ModelInputs, ModelOutput
 from mmnar.models.series_encoders import RecurrentSeriesEncoder, TransformerSeriesEncoder
-
-EHR_MODALITY = "S"
-"""The structured-EHR modality, the only one these references read (as a time series)."""
-
-CAREBENCH_CITATION = ("Yin K, Xu H, Yao W, Liu C, Chen Z, Cheung YH, Cheung WK, Qin J. When Does Multimodal "
-                      "Learning Help in Healthcare? A Benchmark on EHR and Chest X-Ray Fusion (CareBench). "
-                      "Preprint, 2025. github.com/jakeykj/CareBench.")
-
-CAREBENCH_DROPOUT = dataclasses.replace(DROPOUT, default=0.2, doc="dropout on the pooled series feature (CareBench: 0.2)")
+from mmnar.models.spec import STRUCTURED
 
 
 class EHRSequenceModel(nn.Module):
@@ -58,44 +49,17 @@ class EHRSequenceModel(nn.Module):
         self.heads = nn.Linear(hidden_dim, n_outputs)
 
     def forward(self, inputs: ModelInputs, with_aux: bool = True) -> ModelOutput:
-        return ModelOutput(self.heads(self.dropout(self.encoder(inputs.series[EHR_MODALITY]))), {})
-
-
-def reads_ehr_sequence(modalities: Sequence[str], params: Mapping[str, Any]) -> dict[str, str]:
-    """S as a time series, nothing else."""
-    return {EHR_MODALITY: SEQUENCE}
+        return ModelOutput(self.heads(self.dropout(self.encoder(inputs.series[STRUCTURED]))), {})
 
 
 def build_lstm(input_spec: InputSpec, params: Mapping[str, Any]) -> EHRSequenceModel:
-    shape = input_spec.series[EHR_MODALITY]
+    shape = input_spec.series[STRUCTURED]
     encoder = RecurrentSeriesEncoder(shape.n_features, params["hidden_dim"], params["n_layers"], params["dropout"], cell="lstm")
     return EHRSequenceModel(encoder, params["hidden_dim"], params["dropout"], input_spec.n_outputs)
 
 
 def build_transformer(input_spec: InputSpec, params: Mapping[str, Any]) -> EHRSequenceModel:
-    shape = input_spec.series[EHR_MODALITY]
+    shape = input_spec.series[STRUCTURED]
     encoder = TransformerSeriesEncoder(shape.n_features, shape.n_steps, params["hidden_dim"], params["n_heads"],
                                        params["n_layers"], params["dropout"])
     return EHRSequenceModel(encoder, params["hidden_dim"], params["dropout"], input_spec.n_outputs)
-
-
-LSTM_SPEC = ModelSpec(
-    name="lstm",
-    label="LSTM (EHR time series)",
-    citation=CAREBENCH_CITATION + " LSTM: Hochreiter S, Schmidhuber J. Long short-term memory. Neural Computation 1997.",
-    reads=reads_ehr_sequence,
-    build=build_lstm,
-    params={"hidden_dim": HIDDEN_DIM, "n_layers": N_LAYERS, "dropout": CAREBENCH_DROPOUT},
-)
-
-TRANSFORMER_SPEC = ModelSpec(
-    name="transformer",
-    label="Transformer (EHR time series)",
-    citation=CAREBENCH_CITATION + " Transformer: Vaswani A et al. Attention is all you need. NeurIPS 2017.",
-    reads=reads_ehr_sequence,
-    build=build_transformer,
-    params={"hidden_dim": HIDDEN_DIM, "n_heads": N_HEADS, "n_layers": N_LAYERS, "dropout": CAREBENCH_DROPOUT},
-)
-
-SPECS = (LSTM_SPEC, TRANSFORMER_SPEC)
-"""This module defines two models; the registry reads ``SPECS``."""

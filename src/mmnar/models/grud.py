@@ -35,15 +35,14 @@ mask 0), which is the same for all such patients: a learned constant prediction.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from mmnar.models.base import DROPOUT, HIDDEN_DIM, InputSpec, ModelInputs, ModelOutput, ModelSpec, SeriesBatch, SeriesShape
-from mmnar.models.ehr_sequence import EHR_MODALITY, reads_ehr_sequence
+from mmnar.models.base import InputSpec, ModelInputs, ModelOutput, SeriesBatch, SeriesShape
+from mmnar.models.spec import STRUCTURED
 
 
 class GRUD(nn.Module):
@@ -92,24 +91,8 @@ class GRUD(nn.Module):
         return h
 
     def forward(self, inputs: ModelInputs, with_aux: bool = True) -> ModelOutput:
-        return ModelOutput(self.heads(self.dropout(self.encode(inputs.series[EHR_MODALITY]))), {})
+        return ModelOutput(self.heads(self.dropout(self.encode(inputs.series[STRUCTURED]))), {})
 
 
 def build(input_spec: InputSpec, params: Mapping[str, Any]) -> GRUD:
-    return GRUD(input_spec.series[EHR_MODALITY], params["hidden_dim"], params["dropout"], input_spec.n_outputs)
-
-
-SPEC = ModelSpec(
-    name="grud",
-    label="GRU-D (Che et al., 2018)",
-    citation=("Che Z, Purushotham S, Cho K, Sontag D, Liu Y. Recurrent neural networks for multivariate time "
-              "series with missing values. Scientific Reports 2018;8:6085."),
-    reads=reads_ehr_sequence,
-    build=build,
-    params={
-        "hidden_dim": dataclasses.replace(HIDDEN_DIM, doc="width of the GRU-D hidden state"),
-        "dropout": dataclasses.replace(DROPOUT, default=0.3, doc="dropout on the final hidden state (Che et al.'s code: 0.3)"),
-    },
-)
-
-SPECS = (SPEC,)
+    return GRUD(input_spec.series[STRUCTURED], params["hidden_dim"], params["dropout"], input_spec.n_outputs)

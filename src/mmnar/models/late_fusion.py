@@ -21,7 +21,6 @@ fused loss.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -30,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmnar.models.base import DROPOUT, HIDDEN_DIM, InputSpec, ModelInputs, ModelOutput, ModelSpec, Param, all_vectors
+from mmnar.models.base import InputSpec, ModelInputs, ModelOutput
 from mmnar.models.components import two_layer_mlp
 
 _EXCLUDED = -1e4
@@ -75,18 +74,3 @@ class LateFusion(nn.Module):
 
 def build(input_spec: InputSpec, params: Mapping[str, Any]) -> LateFusion:
     return LateFusion(input_spec, hidden_dim=params["hidden_dim"], dropout=params["dropout"])
-
-
-SPEC = ModelSpec(
-    name="late_fusion",
-    label="Late fusion (mean of per-modality predictors)",
-    citation="Decision-level (late) fusion baseline: mean of per-modality predicted probabilities.",
-    reads=all_vectors,
-    build=build,
-    params={
-        "hidden_dim": dataclasses.replace(HIDDEN_DIM, doc="hidden width of each per-modality predictor MLP"),
-        "dropout": DROPOUT,
-        "lambda_unimodal": Param(1.0, {"type": "number", "minimum": 0},
-                                 "weight of each per-modality predictor's own task loss on the patients with that modality"),
-    },
-)

@@ -30,29 +30,24 @@ head, ``dense_layer``); the default 0 is plain joint training of the fused loss.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from mmnar.models.base import (
-    DROPOUT, HIDDEN_DIM, N_LAYERS, SEQUENCE, VECTOR, InputSpec, ModelInputs, ModelOutput, ModelSpec, Param,
-)
+from mmnar.models.base import InputSpec, ModelInputs, ModelOutput
 from mmnar.models.components import two_layer_mlp
 from mmnar.models.series_encoders import RecurrentSeriesEncoder
-
-EHR_MODALITY = "S"
-"""The modality MedFuse reads as a time series with its LSTM encoder, and puts first in the sequence."""
+from mmnar.models.spec import STRUCTURED
 
 
 class MedFuse(nn.Module):
     def __init__(self, input_spec: InputSpec, hidden_dim: int, n_layers: int, dropout: float, lambda_unimodal: float):
         super().__init__()
-        self.order = (EHR_MODALITY,) + tuple(m for m in input_spec.modalities if m != EHR_MODALITY)
+        self.order = (STRUCTURED,) + tuple(m for m in input_spec.modalities if m != STRUCTURED)  # S first
         self.columns = [input_spec.modalities.index(m) for m in self.order]  # delta columns in fusion order
         self.encoders = nn.ModuleDict({
             m: RecurrentSeriesEncoder(input_spec.series[m].n_features, hidden_dim, n_layers, cell="lstm")
@@ -110,28 +105,6 @@ class MedFuse(nn.Module):
                 for k, m in enumerate(self.order)}
 
 
-def reads(modalities: Sequence[str], params: Mapping[str, Any]) -> dict[str, str]:
-    return {m: SEQUENCE if m == EHR_MODALITY else VECTOR for m in modalities}
-
-
 def build(input_spec: InputSpec, params: Mapping[str, Any]) -> MedFuse:
     return MedFuse(input_spec, hidden_dim=params["hidden_dim"], n_layers=params["n_layers"],
                    dropout=params["dropout"], lambda_unimodal=params["lambda_unimodal"])
-
-
-SPEC = ModelSpec(
-    name="medfuse",
-    label="MedFuse (Hayat et al., MLHC 2022)",
-    citation=("Hayat N, Geras KJ, Shamout FE. MedFuse: Multi-modal fusion with clinical time-series data "
-              "and chest X-ray images. Machine Learning for Healthcare (MLHC) 2022, PMLR 182:479-503."),
-    reads=reads,
-    build=build,
-    params={
-        "hidden_dim": HIDDEN_DIM,
-        "n_layers": dataclasses.replace(N_LAYERS, default=2, doc="stacked LSTM layers of the EHR (S) encoder; MedFuse uses 2"),
-        "dropout": DROPOUT,
-        "lambda_unimodal": Param(0.0, {"type": "number", "minimum": 0},
-                                 "weight of each modality's own task loss on its token (stand-in for MedFuse's "
-                                 "unimodal pre-training); 0 = joint training of the fused loss only"),
-    },
-)

@@ -11,19 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from mmnar.models import crl_mmnar
-from mmnar.models.base import InputSpec, ModelSpec
+from mmnar.models.base import InputSpec
 
 
 def build(input_spec: InputSpec, params: Mapping[str, Any]) -> crl_mmnar.CRLMMNAR:
     return crl_mmnar.CRLMMNAR(input_spec, hidden_dim=params["hidden_dim"], n_heads=params["n_heads"],
                               dropout=params["dropout"], tau_cont=1.0, reconstruction=False)
-
-
-SPEC = ModelSpec(
-    name="mmnar_fusion",
-    label="+ MMNAR fusion",
-    citation="CRL-MMNAR ablation without reconstruction (docs/method.md, Table 2)",
-    reads=crl_mmnar.reads,
-    build=build,
-    params=crl_mmnar.FUSION_PARAMS,
-)

@@ -1,7 +1,7 @@
 """Single-modality references: a two-layer MLP on one modality's vector, for the patients who have it.
 
-``spec_for(m)`` gives the reference "m only"; the registry makes one per registered modality. With
-``restrict_to=m`` the trainer trains, selects and evaluates it only on the patients with m (its
+The registry makes one reference "m only" per registered modality (builder option ``modality``).
+With ``restrict_to=m`` the trainer trains, selects and evaluates it only on the patients with m (its
 predictions are NaN elsewhere), so it answers "what does m alone predict for the patients who
 have it", the yardstick a fusion model's gain on that subgroup is measured against. The model
 reads neither delta nor any other modality. For S it reads the aggregated vitals/labs vector; the
@@ -10,13 +10,12 @@ time-series references are separate models.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
 
-from mmnar.models.base import DROPOUT, HIDDEN_DIM, VECTOR, InputSpec, ModelInputs, ModelOutput, ModelSpec
+from mmnar.models.base import InputSpec, ModelInputs, ModelOutput
 from mmnar.models.components import two_layer_mlp
 
 
@@ -30,22 +29,6 @@ class SingleModality(nn.Module):
         return ModelOutput(self.mlp(inputs.vectors[self.modality]), {})
 
 
-def spec_for(modality: str) -> ModelSpec:
-    """The ``<m>_only`` reference for ``modality``."""
-
-    def reads(modalities: Sequence[str], params: Mapping[str, Any]) -> dict[str, str]:
-        return {modality: VECTOR}
-
-    def build(input_spec: InputSpec, params: Mapping[str, Any]) -> SingleModality:
-        return SingleModality(modality, input_spec.vector_dims[modality], params["hidden_dim"], params["dropout"],
-                              input_spec.n_outputs)
-
-    return ModelSpec(
-        name=f"{modality.lower()}_only",
-        label=f"{modality} only (patients with {modality})",
-        citation=f"Single-modality reference: MLP on {modality} alone, restricted to the patients with {modality}.",
-        reads=reads,
-        build=build,
-        params={"hidden_dim": dataclasses.replace(HIDDEN_DIM, doc="hidden width of the MLP"), "dropout": DROPOUT},
-        restrict_to=modality,
-    )
+def build(input_spec: InputSpec, params: Mapping[str, Any], modality: str) -> SingleModality:
+    return SingleModality(modality, input_spec.vector_dims[modality], params["hidden_dim"], params["dropout"],
+                          input_spec.n_outputs)

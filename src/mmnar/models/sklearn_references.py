@@ -47,13 +47,11 @@ from typing import Any
 import numpy as np
 
 from mmnar.model_input.inputs import RawInputs
-from mmnar.models.base import VECTOR, ModelSpec, Param, Search
-
-STRUCTURED = "S"
-"""The modality whose aggregated vector every reference reads (the structured EHR features)."""
+from mmnar.models.spec import STRUCTURED
 
 LOGREG, HGB = "logreg", "hgb"
 S_ONLY, S_DELTA, ALL = "s", "s_delta", "all"
+"""The learners and inputs a :class:`Reference` combines (the registry spells its five references with them)."""
 LOGREG_MAX_ITER = 5000
 """lbfgs iterations allowed; convergence, not regularisation (that is ``C``)."""
 
@@ -70,16 +68,15 @@ class Reference:
     learner: str
     inputs: str
 
+    def __post_init__(self):
+        if self.learner not in (LOGREG, HGB) or self.inputs not in (S_ONLY, S_DELTA, ALL):
+            raise ValueError(f"no reference {self.learner!r} on {self.inputs!r}: learner is one of {LOGREG, HGB}, "
+                             f"inputs one of {S_ONLY, S_DELTA, ALL}")
+
     @property
     def missing_value(self) -> float:
         """What a missing modality's PCA block holds: 0 for logistic regression, NaN for boosting."""
         return np.nan if self.learner == HGB else 0.0
-
-    def reads(self, modalities: Sequence[str], params: Mapping[str, Any]) -> dict[str, str]:
-        """The vectors loaded: S alone, or every registered modality (``all``); δ is always loaded."""
-        if self.inputs == ALL:
-            return {m: VECTOR for m in modalities}
-        return {STRUCTURED: VECTOR}
 
     def pca_modalities(self, modalities: Sequence[str]) -> list[str]:
         return [m for m in modalities if m != STRUCTURED] if self.inputs == ALL else []
@@ -249,48 +246,3 @@ def predict_trees(state: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
         raw += state["value"][offset + node]
     return raw
 
-
-# ------------------------------------------------------------------------------------------- registry
-
-C = Param(1.0, {"type": "number", "exclusiveMinimum": 0},
-          "inverse L2 regularisation strength of the logistic regression (scikit-learn's C)", Search("log", 1e-3, 1e2))
-N_COMPONENTS = Param(16, {"type": "integer", "minimum": 1},
-                     "principal components kept per other modality (fewer if it has fewer dimensions or training patients)")
-HGB_PARAMS = {
-    "max_iter": Param(100, {"type": "integer", "minimum": 1}, "boosting iterations (trees)"),
-    "learning_rate": Param(0.1, {"type": "number", "exclusiveMinimum": 0}, "shrinkage of each tree",
-                           Search("log", 0.02, 0.3)),
-    "max_leaf_nodes": Param(31, {"type": "integer", "minimum": 2}, "leaves per tree", Search("int", 7, 63)),
-    "l2_regularization": Param(0.0, {"type": "number", "minimum": 0}, "L2 penalty on leaf values", Search("float", 0.0, 10.0)),
-    "early_stopping": Param(False, {"type": "boolean"},
-                            "stop on the log-loss of the run's validation split (10 iterations without improvement)"),
-}
-_LOGREG_CITATION = ("L2-regularised logistic regression (scikit-learn LogisticRegression, Pedregosa et al., JMLR 2011) "
-                    "after median imputation and standardisation fitted on the training split")
-_HGB_CITATION = ("Histogram-based gradient boosting (scikit-learn HistGradientBoostingClassifier, after LightGBM, "
-                 "Ke et al., NeurIPS 2017), missing values handled natively")
-
-
-def _spec(name: str, label: str, citation: str, reference: Reference, params: Mapping[str, Param]) -> ModelSpec:
-    return ModelSpec(name=name, label=label, citation=citation, reads=reference.reads, build=None,
-                     params=dict(params), estimator=reference)
-
-
-def specs(modalities: Sequence[str]) -> tuple[ModelSpec, ...]:
-    """The five references; labels name the registered modalities reduced by PCA."""
-    others = "/".join(m for m in modalities if m != STRUCTURED)
-    all_inputs = f"S + δ + PCA of {others}" if others else "S + δ"
-    return (
-        _spec("logreg_s", "Logistic regression (S)", f"{_LOGREG_CITATION}; S vector only.",
-              Reference(LOGREG, S_ONLY), {"C": C}),
-        _spec("logreg_s_delta", "Logistic regression (S + δ)",
-              f"{_LOGREG_CITATION}; S vector and the δ bit of every modality.", Reference(LOGREG, S_DELTA), {"C": C}),
-        _spec("logreg_all", f"Logistic regression ({all_inputs})",
-              f"{_LOGREG_CITATION}; S, δ and a training-fitted PCA of each other modality (0 where missing).",
-              Reference(LOGREG, ALL), {"C": C, "n_components": N_COMPONENTS}),
-        _spec("hgb_s_delta", "Gradient boosting (S + δ)",
-              f"{_HGB_CITATION}; S vector and the δ bit of every modality.", Reference(HGB, S_DELTA), HGB_PARAMS),
-        _spec("hgb_all", f"Gradient boosting ({all_inputs})",
-              f"{_HGB_CITATION}; S, δ and a training-fitted PCA of each other modality (NaN where missing).",
-              Reference(HGB, ALL), {**HGB_PARAMS, "n_components": N_COMPONENTS}),
-    )

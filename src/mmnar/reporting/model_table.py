@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mmnar.data.feature_groups import PREDICTION_TIME, availability, groups
 from mmnar.modalities.registry import names as modality_names
-from mmnar.models.base import SEQUENCE
 from mmnar.models.registry import specs
+from mmnar.models.spec import SEQUENCE
 
 
 def model_table_markdown() -> str:

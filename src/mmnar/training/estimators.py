@@ -40,8 +40,8 @@ from mmnar.data.tasks import DEFAULT_RUN, MULTICLASS, Task, n_outputs, run_tasks
 from mmnar.models.losses import output_targets
 from mmnar.metrics import task_metrics
 from mmnar.model_input.inputs import RawInputs
-from mmnar.models.base import ESTIMATOR, ModelSpec
 from mmnar.models.registry import get as get_spec
+from mmnar.models.spec import ESTIMATOR, ModelSpec
 from mmnar.training.trainer import eligible_rows, trainer_params
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def fit_estimator(spec: ModelSpec, model_params: Mapping[str, Any] | None, train
     scored in the history and, for boosting with ``early_stopping``, stopped on."""
     _check(spec)
     model_params, training = spec.resolve(model_params), trainer_params(training, tasks)
-    reference = spec.estimator
+    reference = spec.recipe()
     split = np.asarray(split).astype(str)
     eligible = eligible_rows(spec, raw)
     train_rows, val_rows = (split == "train") & eligible, (split == "val") & eligible
@@ -149,8 +149,9 @@ def probabilities(spec: ModelSpec, design: Mapping[str, Mapping[str, np.ndarray]
     ``predict_proba[:, 1]`` per output, multi-class blocks normalised); a modality whose δ is 0 is
     treated as never observed."""
     _check(spec)
-    x = spec.estimator.design(raw, design)
-    p = np.stack([expit(spec.estimator.decision_function(classifiers[name], x))
+    reference = spec.recipe()
+    x = reference.design(raw, design)
+    p = np.stack([expit(reference.decision_function(classifiers[name], x))
                   for task in tasks for name in output_names(task)], axis=1)
     return normalise_classes(p, tasks)
 

@@ -29,8 +29,9 @@ from mmnar.data.tasks import run_tasks
 from mmnar.io import atomic_path
 from mmnar.model_input.inputs import RawInputs, load_raw_inputs
 from mmnar.model_input.scenarios import OBSERVED, Scenario, apply_scenario, parse_scenario  # noqa: F401 (re-exported)
-from mmnar.models.base import ESTIMATOR, InputSpec, SeriesShape
+from mmnar.models.base import InputSpec, SeriesShape
 from mmnar.models.registry import get as get_spec
+from mmnar.models.spec import ESTIMATOR
 from mmnar.training.estimators import checkpoint_probabilities
 from mmnar.training.trainer import align_split, eligible_rows, model_inputs, predict_logits, probabilities
 

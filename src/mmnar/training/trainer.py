@@ -33,7 +33,8 @@ from mmnar.device import choose_device
 from mmnar.models.losses import masked_bce_with_logits
 from mmnar.model_input.inputs import RawInputs
 from mmnar.model_input.series import apply_series, fit_series
-from mmnar.models.base import SEQUENCE, TORCH, InputSpec, ModelInputs, ModelSpec, SeriesBatch, SeriesShape
+from mmnar.models.base import InputSpec, ModelInputs, SeriesBatch, SeriesShape
+from mmnar.models.spec import SEQUENCE, TORCH, ModelSpec
 
 log = logging.getLogger(__name__)
 

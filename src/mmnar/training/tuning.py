@@ -4,7 +4,7 @@ Every model, CRL-MMNAR and the simple references alike, gets ``tuning.n_trials``
 each split × initialisation seed: the first is the registered defaults (with ``model_params`` and
 the ``training`` settings of the config), the others are proposed by Optuna's TPE sampler (seeded
 by ``tuning.seed``, the split seed and the initialisation seed) within each parameter's
-:class:`~mmnar.models.base.Search`. A torch model also searches the learning rate and the weight
+:class:`~mmnar.models.spec.Search`. A torch model also searches the learning rate and the weight
 decay (:data:`TRAINER_SEARCH`). A parameter that the config sets in ``model_params.<model>`` is
 fixed, never searched.
 
@@ -38,8 +38,8 @@ from mmnar.io import atomic_path
 from mmnar.modalities.registry import names as modality_names
 from mmnar.model_input.inputs import load_raw_inputs
 from mmnar.model_input.scenarios import OBSERVED, apply_scenario, parse_scenario
-from mmnar.models.base import TORCH, ModelSpec, Search
 from mmnar.models.registry import get as get_spec
+from mmnar.models.spec import TORCH, ModelSpec, Search
 from mmnar.training import estimators, trainer
 
 log = logging.getLogger(__name__)
