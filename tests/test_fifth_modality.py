@@ -50,7 +50,7 @@ def clone_with_fifth_modality(tmp_path_factory):
     config = write_config(clone / "five.yaml", {"models": ["crl_mmnar", "late_fusion", "d_only"],
                                                 "rectifier": {"models": ["crl_mmnar"]},
                                                 "reporting": {"references": ["crl_mmnar"]},
-                                                "tuning": {"n_trials": 1}})
+                                                "tuning": {"n_trials": 1}, "split": {"seeds": [0]}})
     command = [sys.executable, "-m", "snakemake", "-s", str(clone / "Snakefile"), "-d", str(clone), "--cores", "2",
                "results/table1.csv", "results/figure1_pattern_outcomes.csv",
                "--configfile", str(TINY_CONFIG), *map(str, shared_cache_config()), str(config)]
