@@ -17,9 +17,11 @@ report: "workflow/report/workflow.rst"
 include: "rules/common.smk"
 
 
-# Light aggregation steps run where snakemake runs, not as cluster jobs.
+# Light steps (the patient split, the oracle's scoring, aggregation) run where snakemake runs, not as cluster jobs.
 localrules:
     all,
+    split,
+    evaluate_oracle,
     calibration,
     fairness,
     table1,

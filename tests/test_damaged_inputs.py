@@ -236,7 +236,7 @@ def test_kill_during_embedding_resumes_from_committed_shards(runs, tmp_path):
     config = local_config(tmp_path / "kill.yaml", synthetic_layout(runs["root"] / "clean"), cache)
     target = "data/embeddings/T.parquet"
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "run"),
-               "--cores", "1", target, "--configfile", str(TINY_CONFIG), str(config)]
+               "--cores", "2", target, "--configfile", str(TINY_CONFIG), str(config)]
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     process = subprocess.Popen(command, env=env, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -252,7 +252,7 @@ def test_kill_during_embedding_resumes_from_committed_shards(runs, tmp_path):
     assert committed * 16 < n_notes, "nothing was left to resume"
 
     snakemake(tmp_path / "run", "--unlock", target, configs=(TINY_CONFIG, config))
-    resumed = snakemake(tmp_path / "run", "--cores", "1", target, "--rerun-incomplete", configs=(TINY_CONFIG, config))
+    resumed = snakemake(tmp_path / "run", "--cores", "2", target, "--rerun-incomplete", configs=(TINY_CONFIG, config))
     log = (tmp_path / "run/logs/embed_text_T.log").read_text()
     assert f"{committed * 16} hits" in log, log[-2000:]
     assert resumed.returncode == 0

@@ -188,6 +188,16 @@ def test_cells_show_the_bootstrap_ci_and_mark_significant_differences():
     assert stricter.split("\n\n")[0].count("*") - 2 * stricter.split("\n\n")[0].count("**") == 9
 
 
+def test_a_single_run_shows_no_sd_and_no_nan():
+    metrics, rows, comparisons, intervals = table_inputs()
+    table = summarise(metrics, rows, comparisons=comparisons, reference="crl_mmnar", intervals=intervals)
+    sd_columns = [c for c in table.columns if c.endswith("_sd")]
+    table[sd_columns] = float("nan")   # what one split × one initialisation seed gives
+    markdown = to_markdown(table)
+    assert "nan" not in markdown and "±" not in markdown.split("\n\n")[0]
+    assert "| 0.705 [0.670, 0.740] (Δ −0.050 [−0.060, −0.040])* |" in markdown
+
+
 def test_best_marks_skip_the_oracle_single_modality_test_label_variants_and_leaked_tasks():
     from test_paired import AUDIT
 

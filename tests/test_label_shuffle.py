@@ -44,7 +44,7 @@ def random_embedding(path: Path, subject_ids, dim: int, seed: int) -> None:
 @pytest.fixture(scope="module")
 def model_input(tmp_path_factory):
     root = tmp_path_factory.mktemp("shuffle")
-    generate(root / "synthetic", n_patients=1500, seed=5, mechanism="mnar", direct_effect=1.0, image_size=16)
+    generate(root / "synthetic", n_patients=1000, seed=5, mechanism="mnar", direct_effect=1.0, image_size=16)
     folders = synthetic_layout(root / "synthetic")
     source = LocalSource(folders["mimiciv"], folders["note"], folders["cxr"])
     cohort = root / "cohort.parquet"

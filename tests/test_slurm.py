@@ -6,8 +6,8 @@ give the same Table 1 as a local run.
 
 The cluster run starts from the local run's prepared inputs (synthetic source, cohort, embeddings,
 model inputs): the plugin polls sacct between dependency levels, so the dozen levels of data
-preparation cost minutes of waiting that say nothing new about the cluster. From the splits on
-(training in grouped jobs with a fake GPU, prediction, rectifier, evaluation, tables) it runs there.
+preparation cost minutes of waiting that say nothing new about the cluster. From training on
+(grouped jobs with a fake GPU: training, prediction, rectifier, evaluation; then the comparison) it runs there.
 """
 
 from __future__ import annotations

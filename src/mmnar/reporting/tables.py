@@ -249,7 +249,8 @@ def table_cells(table: pd.DataFrame, leaks: Mapping[str, Sequence[str]] | None =
         if bool(row.get(f"{task}_{metric}_best", False)):
             shown["best"] = True
             mean = f"**{mean}**"
-        text = f"{mean} ± {row[f'{task}_{metric}_sd']:.3f}"
+        sd = row[f"{task}_{metric}_sd"]
+        text = mean if pd.isna(sd) else f"{mean} ± {sd:.3f}"  # one run has no sd: the CI still shows its spread
         low, high = row.get(f"{task}_{metric}_ci_low", float("nan")), row.get(f"{task}_{metric}_ci_high", float("nan"))
         if metric not in LOWER_IS_BETTER and pd.notna(low) and pd.notna(high):
             shown["intervals"] = True
