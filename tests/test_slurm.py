@@ -23,13 +23,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workflow_runner import shared_cache_config
+from workflow_runner import REPO, TINY_CONFIG, shared_cache_config
 
 pytestmark = pytest.mark.workflow
 
-REPO = Path(__file__).resolve().parents[1]
 SLURM_CI = REPO / ".ci" / "slurm"
-TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
 TARGET = "results/table1.csv"
 # The workflow's own time limit; the plugin polls, so a SLURM run is slower than a local one.
 RUN_TIMEOUT_S = 1500
